@@ -1,0 +1,104 @@
+"""The local stack as a whole: which services, in which order, and the environment file."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from fraud_platform.devstack.config import StackConfig, load_or_create_secrets
+from fraud_platform.devstack.services import (
+    MinioService,
+    RedisService,
+    SeaweedService,
+    Service,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LocalStack:
+    """Redis and an S3 server for the pipelines, as processes of this machine.
+
+    The metadata stores of Airflow, MLflow and the Feast registry are SQLite files under the
+    same folder locally (see the README); the compose and AWS stacks use PostgreSQL.
+    """
+
+    config: StackConfig
+
+    def __post_init__(self) -> None:
+        self.secrets = load_or_create_secrets(self.config.secrets_file)
+        s3_class = MinioService if self.config.s3_server == "minio" else SeaweedService
+        self.s3 = s3_class(
+            name="s3",
+            port=self.config.s3_port,
+            config=self.config,
+            process_name="minio" if s3_class is MinioService else "weed",
+            access_key=self.secrets["S3_ACCESS_KEY"],
+            secret_key=self.secrets["S3_SECRET_KEY"],
+        )
+        self.redis = RedisService(
+            name="redis",
+            port=self.config.redis_port,
+            config=self.config,
+            process_name="redis-server",
+            password=self.secrets["REDIS_PASSWORD"],
+        )
+
+    @property
+    def services(self) -> list[Service]:
+        return [self.redis, self.s3]
+
+    def up(self) -> dict[str, float]:
+        """Start every service not yet running and write the environment file.
+
+        Returns:
+            Seconds each service took to become ready (0 for one already running).
+        """
+        timings: dict[str, float] = {}
+        for service in self.services:
+            started = time.perf_counter()
+            fresh = service.start()
+            timings[service.name] = round(time.perf_counter() - started, 2) if fresh else 0.0
+            log.info("%s %s on 127.0.0.1:%d", service.name, "started" if fresh else "running",
+                     service.port)
+        self.write_env_file()
+        return timings
+
+    def down(self) -> list[str]:
+        """Stop what ``up`` started, in reverse order; returns the names stopped."""
+        return [s.name for s in reversed(self.services) if s.stop()]
+
+    def environment(self) -> dict[str, str]:
+        """The variables that point the pipelines at this stack."""
+        endpoint = f"http://127.0.0.1:{self.config.s3_port}"
+        state = self.config.dir.resolve()
+        project = state.parent
+        return {
+            "AWS_ENDPOINT_URL_S3": endpoint,
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": self.secrets["S3_ACCESS_KEY"],
+            "AWS_SECRET_ACCESS_KEY": self.secrets["S3_SECRET_KEY"],
+            "AWS_REGION": "us-east-1",
+            "FRAUD_S3_BUCKET": self.config.bucket,
+            "S3_HEALTHCHECK_PATH": self.s3.health_path,
+            "REDIS_CONNECTION_STRING": (
+                f"127.0.0.1:{self.config.redis_port},password={self.secrets['REDIS_PASSWORD']}"
+            ),
+            "SPARK_LOCAL_IP": "127.0.0.1",
+            "AIRFLOW_HOME": str(state / "airflow"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(project / "pipelines"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{state / 'airflow' / 'airflow.db'}",
+        }
+
+    def write_env_file(self) -> Path:
+        path = self.config.env_file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        lines = ["# Written by 'fraud-stack up': the environment of the local stack."]
+        lines += [f"{key}={value}" for key, value in self.environment().items()]
+        path.write_text("\n".join(lines) + "\n")
+        return path

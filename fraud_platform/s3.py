@@ -1,0 +1,63 @@
+"""S3 access shared by the pipelines: a client from the settings and a readiness check."""
+
+from __future__ import annotations
+
+import logging
+import urllib.request
+from typing import TYPE_CHECKING, Any
+
+from fraud_platform.errors import StackNotReadyError
+from fraud_platform.settings import S3Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+log = logging.getLogger(__name__)
+
+
+def s3_client(settings: S3Settings | None = None) -> S3Client:
+    """A boto3 S3 client using path-style addressing, which MinIO and SeaweedFS need."""
+    import boto3
+    from botocore.config import Config
+
+    settings = settings or S3Settings()
+    config = Config(
+        s3={"addressing_style": "path"},
+        retries={"max_attempts": 3, "mode": "standard"},
+        connect_timeout=5,
+        read_timeout=30,
+    )
+    return boto3.client("s3", config=config, **settings.client_kwargs())
+
+
+def check_s3_ready(settings: S3Settings | None = None) -> dict[str, Any]:
+    """Check that the store answers its health endpoint and that the bucket exists.
+
+    Returns:
+        ``{"endpoint", "status", "bucket"}`` for the run's metadata.
+
+    Raises:
+        StackNotReadyError: naming the endpoint or the bucket that is not ready.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    settings = settings or S3Settings()
+    endpoint = settings.endpoint_url or f"https://s3.{settings.region}.amazonaws.com"
+    status = 200
+    if settings.endpoint_url and settings.healthcheck_path:
+        url = settings.endpoint_url.rstrip("/") + settings.healthcheck_path
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (our endpoint)
+                status = response.status
+        except OSError as exc:
+            raise StackNotReadyError(f"S3 store at {endpoint} is unreachable: {exc}") from exc
+        if status != 200:
+            raise StackNotReadyError(f"S3 store at {endpoint} health check returned {status}")
+    try:
+        s3_client(settings).head_bucket(Bucket=settings.bucket)
+    except (ClientError, BotoCoreError) as exc:
+        raise StackNotReadyError(
+            f"S3 bucket {settings.bucket!r} at {endpoint} is not available: {exc}"
+        ) from exc
+    log.info("S3 ready: %s -> %d", endpoint, status)
+    return {"endpoint": endpoint, "status": status, "bucket": settings.bucket}
