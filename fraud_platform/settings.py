@@ -45,15 +45,22 @@ class S3Settings(BaseSettings):
         default="us-east-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION")
     )
     bucket: str = Field(default="fraud-feature-store", validation_alias="FRAUD_S3_BUCKET")
+    prefix: str = Field(default="", validation_alias="FRAUD_S3_PREFIX")
+    """Optional folder inside the bucket under which all zones live (one bucket, several
+    environments; the tests use one prefix per run)."""
     healthcheck_path: str | None = Field(
         default="/minio/health/live", validation_alias="S3_HEALTHCHECK_PATH"
     )
     """Path of the store's liveness endpoint under the endpoint URL; empty for AWS S3,
     which has none (readiness is then the bucket check alone)."""
 
+    def key(self, *parts: str) -> str:
+        """An object key (or key prefix) in the project's bucket, below ``prefix``."""
+        return "/".join(p.strip("/") for p in (self.prefix, *parts) if p and p.strip("/"))
+
     def uri(self, *parts: str) -> str:
-        """An ``s3://`` URI in the project's bucket."""
-        key = "/".join(p.strip("/") for p in parts if p)
+        """An ``s3://`` URI in the project's bucket, below ``prefix``."""
+        key = self.key(*parts)
         return f"s3://{self.bucket}/{key}" if key else f"s3://{self.bucket}"
 
     def s3a_uri(self, *parts: str) -> str:

