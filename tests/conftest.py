@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,6 +55,8 @@ def spark(stack_env: dict[str, str]):
     """One local SparkSession for the whole run (starting one costs about ten seconds)."""
     from fraud_platform.spark import build_spark_session
 
+    # py4j logs at interpreter exit, after pytest has closed its capture streams.
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     session = build_spark_session("tests")
     yield session
     session.stop()

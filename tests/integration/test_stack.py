@@ -29,7 +29,9 @@ def free_port() -> int:
 def test_s3_ready_reports_endpoint_and_status(stack_env: dict[str, str]) -> None:
     result = check_s3_ready()
     assert result == {
-        "endpoint": stack_env["AWS_ENDPOINT_URL_S3"], "status": 200, "bucket": "fraud-feature-store",
+        "endpoint": stack_env["AWS_ENDPOINT_URL_S3"],
+        "status": 200,
+        "bucket": "fraud-feature-store",
     }
 
 
@@ -66,8 +68,11 @@ def test_up_is_idempotent(local_stack: LocalStack) -> None:
 
 def test_status_command_exits_zero_when_up(local_stack: LocalStack) -> None:
     result = subprocess.run(
-        [str(Path(sys.executable).with_name("fraud-stack")), "status"], cwd=local_stack.config.dir.parent, capture_output=True,
-        text=True, check=False,
+        [str(Path(sys.executable).with_name("fraud-stack")), "status"],
+        cwd=local_stack.config.dir.parent,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stdout
     assert "redis" in result.stdout and "s3" in result.stdout

@@ -1,0 +1,43 @@
+# The front door. `make demo` and `make test` do all the set-up they need on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV        := .venv
+BIN         := $(VENV)/bin
+STACK_ENV   := .local/stack.env
+# Runs a command with the local stack's environment (written by `fraud-stack up`).
+WITH_STACK  := set -a && . ./$(STACK_ENV) && set +a &&
+PYTEST_ARGS ?=
+
+.PHONY: help install up down status demo test test-unit lint airflow
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+install: ## Install system packages, the locked Python env, MinIO and Spark's s3a jars
+	@scripts/install.sh
+
+up: install ## Start the local stack (Redis, S3) as processes; idempotent
+	@$(BIN)/fraud-stack up
+
+down: ## Stop what `make up` started
+	@if [ -x $(BIN)/fraud-stack ]; then $(BIN)/fraud-stack down; fi
+
+status: ## Show the local stack's services, addresses and memory
+	@$(BIN)/fraud-stack status
+
+demo: install ## The whole loop on the local stack, end to end
+	@$(BIN)/fraud-demo
+
+test: install ## All tests: unit, integration (real Redis, S3, Spark), DAGs
+	@$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: install ## Unit tests only (no services)
+	@$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+lint: install ## Static checks of the Python code
+	@$(BIN)/ruff check fraud_platform feature_pipeline training_pipeline inference_pipeline pipelines tests
+
+airflow: up ## Airflow standalone (UI on http://127.0.0.1:8080) with the project's DAGs
+	@$(WITH_STACK) AIRFLOW__CORE__PARALLELISM=4 AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG=2 \
+	  PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/airflow standalone
