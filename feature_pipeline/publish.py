@@ -1,0 +1,165 @@
+"""Atomic publishing of partitioned Parquet tables on S3.
+
+S3 has no atomic rename, so a table is published partition by partition, each partition
+being exactly one object with a fixed name (``part-00000.parquet``). A run writes its output
+to a staging prefix first; only after the whole write (and validation) has succeeded is each
+staged file copied over its partition's object. A single object write is atomic on S3, so a
+reader sees every partition either entirely old or entirely new, never half of it, and a
+failed run leaves only staging files that readers never list (``_staging`` is hidden from
+Spark and Arrow). Rerunning a run for the same partitions replaces them: no duplicates.
+
+Table formats (Delta Lake, Iceberg) give multi-partition transactions; this protocol gives
+per-partition atomicity with plain Parquet, which Feast's file offline store reads as is.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from feature_pipeline import layout
+from fraud_platform.s3 import s3_client
+from fraud_platform.settings import S3Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+log = logging.getLogger(__name__)
+
+PART_NAME = "part-00000.parquet"
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """A published table: its zone, its name and how it is partitioned (or not)."""
+
+    zone: str
+    name: str
+    partition_column: str | None = None
+
+    def key(self, s3: S3Settings) -> str:
+        return layout.table_key(s3, self.zone, self.name)
+
+    def uri(self, s3: S3Settings, scheme: str = "s3a") -> str:
+        return layout.table_uri(s3, self.zone, self.name, scheme)
+
+    def staging_key(self, s3: S3Settings, run_id: str) -> str:
+        return layout.staging_key(s3, self.zone, self.name, run_id)
+
+
+def _list_keys(client: Any, bucket: str, prefix: str) -> list[str]:
+    keys: list[str] = []
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys.extend(obj["Key"] for obj in page.get("Contents", []))
+    return keys
+
+
+def _delete_keys(client: Any, bucket: str, keys: list[str]) -> None:
+    for start in range(0, len(keys), 1000):
+        batch = [{"Key": key} for key in keys[start : start + 1000]]
+        client.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+
+
+def stage(frame: DataFrame, table: TableRef, s3: S3Settings, run_id: str) -> str:
+    """Write ``frame`` to the run's staging prefix, one file per partition.
+
+    Returns:
+        The staging URI (s3a) that was written.
+    """
+    uri = f"s3a://{s3.bucket}/{table.staging_key(s3, run_id)}"
+    if table.partition_column:
+        # All rows of a partition in one task: exactly one file per partition folder.
+        (
+            frame.repartition(table.partition_column)
+            .write.mode("overwrite")
+            .partitionBy(table.partition_column)
+            .parquet(uri)
+        )
+    else:
+        frame.coalesce(1).write.mode("overwrite").parquet(uri)
+    return uri
+
+
+def publish(
+    table: TableRef,
+    s3: S3Settings,
+    run_id: str,
+    partitions: list[str] | None = None,
+    run_metadata: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Replace the given partitions of ``table`` with what the run staged.
+
+    Args:
+        table: The table to publish.
+        s3: Where it lives.
+        run_id: The run whose staged output is published.
+        partitions: Partition values the run is responsible for (``["2026-01-01", ...]``).
+            Each is replaced by the staged file, or emptied if the run staged none for it.
+            Ignored for unpartitioned tables.
+        run_metadata: Written beside the table as ``_runs/<run_id>.json`` for lineage.
+
+    Returns:
+        ``{"table", "partitions_written", "partitions_emptied"}``.
+    """
+    client = s3_client(s3)
+    staging = table.staging_key(s3, run_id)
+    staged = [k for k in _list_keys(client, s3.bucket, staging + "/") if k.endswith(".parquet")]
+    base = table.key(s3)
+    targets: dict[str, str | None] = {}
+    if table.partition_column:
+        for value in partitions or []:
+            folder = f"{table.partition_column}={value}"
+            files = [k for k in staged if f"/{folder}/" in k]
+            if len(files) > 1:
+                raise RuntimeError(f"{table.name}: {len(files)} staged files for {folder}")
+            targets[f"{base}/{folder}"] = files[0] if files else None
+    else:
+        if len(staged) != 1:
+            raise RuntimeError(f"{table.name}: expected one staged file, found {len(staged)}")
+        targets[base] = staged[0]
+
+    written, emptied = [], []
+    for folder, source in targets.items():
+        target = f"{folder}/{PART_NAME}"
+        if source is not None:
+            client.copy({"Bucket": s3.bucket, "Key": source}, s3.bucket, target)
+            written.append(folder.rsplit("/", 1)[-1])
+        stale = [
+            k
+            for k in _list_keys(client, s3.bucket, folder + "/")
+            if (source is None or k != target) and "/_" not in k[len(folder) :]
+        ]
+        if table.partition_column is None:
+            # The root of an unpartitioned table: only its data files, not its _runs/.
+            stale = [k for k in stale if k.rsplit("/", 1)[0] == folder]
+        if stale:
+            _delete_keys(client, s3.bucket, stale)
+            if source is None:
+                emptied.append(folder.rsplit("/", 1)[-1])
+    if run_metadata is not None:
+        record = {"run_id": run_id, "published_at": datetime.now(UTC).isoformat(), **run_metadata}
+        client.put_object(
+            Bucket=s3.bucket,
+            Key=f"{base}/_runs/{run_id}.json",
+            Body=json.dumps(record, default=str).encode(),
+        )
+    discard_staging(table, s3, run_id)
+    log.info("published %s: %d partitions written, %d emptied", table.name, len(written),
+             len(emptied))
+    return {"table": table.name, "partitions_written": written, "partitions_emptied": emptied}
+
+
+def discard_staging(table: TableRef, s3: S3Settings, run_id: str) -> None:
+    """Remove a run's staging output (after publishing, or after a failed run)."""
+    client = s3_client(s3)
+    _delete_keys(client, s3.bucket, _list_keys(client, s3.bucket, table.staging_key(s3, run_id)))
+
+
+def table_exists(table: TableRef, s3: S3Settings) -> bool:
+    """Whether any data file of the table has been published."""
+    client = s3_client(s3)
+    response = client.list_objects_v2(Bucket=s3.bucket, Prefix=table.key(s3) + "/", MaxKeys=50)
+    return any(obj["Key"].endswith(".parquet") for obj in response.get("Contents", []))
