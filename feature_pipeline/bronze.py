@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from feature_pipeline import layout
-from feature_pipeline.publish import TableRef, discard_staging, publish, stage
+from feature_pipeline.publish import Output, TableRef, stage_and_publish
 from fraud_platform.settings import S3Settings
 
 if TYPE_CHECKING:
@@ -383,6 +383,7 @@ def ingest_feed(
     s3: S3Settings | None = None,
     raw: DataFrame | None = None,
     future_tolerance: timedelta = timedelta(days=1),
+    gate: Callable[[DataFrame, IngestResult], dict[str, Any]] | None = None,
 ) -> IngestResult:
     """Ingest the landing partitions of ``[start, end]`` of one feed into bronze.
 
@@ -395,6 +396,8 @@ def ingest_feed(
         raw: Raw string records to ingest instead of the landing files (an external
             source mapped onto the feed's fields, see ``sources``).
         future_tolerance: Records stamped later than now plus this are quarantined.
+        gate: Validation of the staged bronze table (given the counts); raising stops the
+            run before anything is published.
 
     Returns:
         The counts, which reconcile exactly, and the published outputs.
@@ -444,16 +447,17 @@ def ingest_feed(
             F.coalesce(F.col("source_date"), F.lit(days[0])).alias("source_date"),
         )
         metadata = {"window": days, "counts": result.as_dict()}
-        try:
-            stage(good, feed.bronze, s3, run_id)
-            stage(bad, feed.quarantine, s3, run_id)
-            result.outputs = {
-                "bronze": publish(feed.bronze, s3, run_id, days, metadata),
-                "quarantine": publish(feed.quarantine, s3, run_id, days, metadata),
-            }
-        finally:
-            discard_staging(feed.bronze, s3, run_id)
-            discard_staging(feed.quarantine, s3, run_id)
+        partitions = days if feed.partition_column else None
+        result.outputs = stage_and_publish(
+            [
+                Output(good, feed.bronze, partitions,
+                       (lambda staged: gate(staged, result)) if gate else None),
+                Output(bad, feed.quarantine, days),
+            ],
+            s3,
+            run_id,
+            metadata,
+        )
     finally:
         classified.unpersist()
     result.outputs["bronze_uri"] = feed.bronze.uri(s3, "s3")

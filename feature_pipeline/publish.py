@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -150,6 +151,63 @@ def publish(
     log.info("published %s: %d partitions written, %d emptied", table.name, len(written),
              len(emptied))
     return {"table": table.name, "partitions_written": written, "partitions_emptied": emptied}
+
+
+Gate = Callable[["DataFrame"], dict[str, Any]]
+"""A check of a staged table before it is published: returns a report, raises to stop."""
+
+
+@dataclass
+class Output:
+    """One table a run produces: the frame, where it goes, which partitions it replaces,
+    and the gate its staged files must pass."""
+
+    frame: DataFrame
+    table: TableRef
+    partitions: list[str] | None = None
+    gate: Gate | None = None
+
+
+def read_staged(output: Output, s3: S3Settings, run_id: str) -> DataFrame:
+    """What a run staged for ``output``, read back (an empty frame if it staged nothing)."""
+    spark = output.frame.sparkSession
+    listing = s3_client(s3).list_objects_v2(
+        Bucket=s3.bucket, Prefix=output.table.staging_key(s3, run_id) + "/", MaxKeys=1000
+    )
+    if not any(o["Key"].endswith(".parquet") for o in listing.get("Contents", [])):
+        return spark.createDataFrame([], output.frame.schema)
+    return spark.read.parquet(f"s3a://{s3.bucket}/{output.table.staging_key(s3, run_id)}")
+
+
+def stage_and_publish(
+    outputs: list[Output], s3: S3Settings, run_id: str, run_metadata: dict[str, Any]
+) -> dict[str, Any]:
+    """Stage every output, pass each through its gate, then publish them all.
+
+    The gates see exactly the files that will be published (read back from staging). If a
+    write or a gate fails, nothing is published and the staging output is removed.
+
+    Returns:
+        Per table name: what ``publish`` did, plus the gate's report under ``validation``.
+    """
+    try:
+        for output in outputs:
+            stage(output.frame, output.table, s3, run_id)
+        reports = {
+            output.table.name: output.gate(read_staged(output, s3, run_id))
+            for output in outputs
+            if output.gate is not None
+        }
+        results: dict[str, Any] = {}
+        for output in outputs:
+            published = publish(output.table, s3, run_id, output.partitions, run_metadata)
+            if output.table.name in reports:
+                published["validation"] = reports[output.table.name]
+            results[f"{output.table.zone}/{output.table.name}"] = published
+        return results
+    finally:
+        for output in outputs:
+            discard_staging(output.table, s3, run_id)
 
 
 def discard_staging(table: TableRef, s3: S3Settings, run_id: str) -> None:

@@ -28,17 +28,20 @@ def merchant_risk_features(
     end: datetime,
     created: datetime,
     extra_label_delay: timedelta = timedelta(0),
+    labelled_transactions: DataFrame | None = None,
 ) -> DataFrame:
     """Feature rows for merchant transactions with ``start <= event_timestamp < end``.
 
     Args:
-        transactions: Bronze transactions covering ``[start - 30 days, end)``, plus (for the
-            merchant of each label) those of every labelled transaction.
+        transactions: Bronze transactions covering ``[start - 30 days, end)``.
         labels: Bronze labels known before ``end``.
         start: First instant whose rows are produced.
         end: Instant after the last produced row.
         created: The run's timestamp.
         extra_label_delay: Added to each label's time before it may count.
+        labelled_transactions: Where to find each label's merchant (``transaction_id``,
+            ``merchant_id``): labels arrive weeks late, so this reaches further back than
+            ``transactions``. Defaults to ``transactions``.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -52,7 +55,10 @@ def merchant_risk_features(
     )
     fraud_events = (
         labels.where(F.col("is_fraud") == 1)
-        .join(transactions.select("transaction_id", "merchant_id"), "transaction_id")
+        .join(
+            (labelled_transactions or transactions).select("transaction_id", "merchant_id"),
+            "transaction_id",
+        )
         .select(
             "merchant_id",
             (F.unix_micros("label_timestamp") + F.lit(delay_us)).alias("_ts_us"),

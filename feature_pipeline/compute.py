@@ -1,0 +1,153 @@
+"""Silver: the feature tables of a window, computed from bronze and published atomically."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from feature_pipeline import layout
+from feature_pipeline.bronze import CARDS, LABELS, TRANSACTIONS, dates_in
+from feature_pipeline.features import (
+    card_profile_features,
+    card_transaction_features,
+    merchant_risk_features,
+)
+from feature_pipeline.features.card_transactions import LOOKBACK_SECONDS
+from feature_pipeline.publish import Output, TableRef, stage_and_publish
+from fraud_platform.settings import S3Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+CARD_TRANSACTIONS = TableRef(layout.SILVER, layout.CARD_TRANSACTION_FEATURES, "event_date")
+CARD_PROFILE = TableRef(layout.SILVER, layout.CARD_PROFILE_FEATURES)
+MERCHANT_RISK = TableRef(layout.SILVER, layout.MERCHANT_RISK_FEATURES, "event_date")
+FEATURE_TABLES = (CARD_TRANSACTIONS, CARD_PROFILE, MERCHANT_RISK)
+
+LABEL_LOOKBACK = timedelta(days=120)
+"""How far back a label's transaction may lie (chargebacks arrive weeks late)."""
+
+FeatureGate = Callable[["DataFrame", str, int], dict[str, Any]]
+"""Validation of a staged feature table, given the table name and its expected row count."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """The days a run produces, and the instants they span."""
+
+    start: date
+    end: date
+
+    @property
+    def start_ts(self) -> datetime:
+        return datetime.combine(self.start, datetime.min.time(), UTC)
+
+    @property
+    def end_ts(self) -> datetime:
+        """The instant after the window's last day."""
+        return datetime.combine(self.end + timedelta(days=1), datetime.min.time(), UTC)
+
+    def days(self) -> list[str]:
+        return dates_in(self.start, self.end)
+
+
+def read_bronze(spark: SparkSession, table: TableRef, s3: S3Settings, since: date | None,
+                until: date | None) -> DataFrame:
+    """A bronze table, pruned to partitions in ``[since, until]`` when it is partitioned."""
+    from pyspark.sql import functions as F
+
+    frame = spark.read.parquet(table.uri(s3))
+    if table.partition_column and since is not None and until is not None:
+        column = F.col(table.partition_column).cast("date")
+        frame = frame.where(column.between(F.lit(since), F.lit(until)))
+    return frame
+
+
+def compute_features(
+    spark: SparkSession,
+    start: date,
+    end: date,
+    s3: S3Settings | None = None,
+    extra_label_delay: timedelta = timedelta(0),
+    gate: FeatureGate | None = None,
+) -> dict[str, Any]:
+    """Compute and publish the feature tables for the days ``[start, end]``.
+
+    Reads bronze from 30 days before ``start`` (the longest window), and labels known
+    before the window's end. Rerunning a window replaces its partitions.
+
+    Returns:
+        JSON-safe metadata: rows per table, the window, outputs and the duration.
+    """
+    from pyspark.sql import functions as F
+
+    started = time.perf_counter()
+    s3 = s3 or S3Settings()
+    window = Window(start, end)
+    created = datetime.now(UTC)
+    history_start = start - timedelta(seconds=LOOKBACK_SECONDS)
+    history = read_bronze(spark, TRANSACTIONS.bronze, s3, history_start, end).persist()
+    labelled = read_bronze(spark, TRANSACTIONS.bronze, s3, history_start - LABEL_LOOKBACK, end)
+    labels = read_bronze(spark, LABELS.bronze, s3, None, None).where(
+        F.col("label_timestamp") < F.lit(window.end_ts)
+    )
+    try:
+        in_window = history.where(
+            (F.col("event_timestamp") >= F.lit(window.start_ts))
+            & (F.col("event_timestamp") < F.lit(window.end_ts))
+        )
+        expected = {
+            CARD_TRANSACTIONS.name: in_window.select("card_id", "event_timestamp")
+            .distinct()
+            .count(),
+            MERCHANT_RISK.name: in_window.select("merchant_id", "event_timestamp")
+            .distinct()
+            .count(),
+        }
+        cards = read_bronze(spark, CARDS.bronze, s3, None, None)
+        expected[CARD_PROFILE.name] = cards.count()
+        frames = {
+            CARD_TRANSACTIONS.name: card_transaction_features(
+                history, window.start_ts, window.end_ts, created
+            ),
+            CARD_PROFILE.name: card_profile_features(cards, created),
+            MERCHANT_RISK.name: merchant_risk_features(
+                history, labels, window.start_ts, window.end_ts, created, extra_label_delay,
+                labelled_transactions=labelled,
+            ),
+        }
+
+        def gate_for(name: str):
+            if gate is None:
+                return None
+            return lambda staged: gate(staged, name, expected[name])
+
+        run_id = f"{created:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        outputs = stage_and_publish(
+            [
+                Output(frames[t.name], t, window.days() if t.partition_column else None,
+                       gate_for(t.name))
+                for t in FEATURE_TABLES
+            ],
+            s3,
+            run_id,
+            {"window": window.days(), "expected_rows": expected},
+        )
+    finally:
+        history.unpersist()
+    duration = time.perf_counter() - started
+    log.info("features %s..%s: %s in %.1fs", start, end, expected, duration)
+    return {
+        "window": [start.isoformat(), end.isoformat()],
+        "rows": expected,
+        "outputs": outputs,
+        "tables": {t.name: t.uri(s3, "s3") for t in FEATURE_TABLES},
+        "duration_s": round(duration, 2),
+    }
