@@ -38,13 +38,13 @@ def _run_id() -> str:
 
 
 def _validated(frame: DataFrame, gate: str, expected: int | None, window_end: datetime | None,
-               s3: S3Settings) -> dict[str, Any]:
+               s3: S3Settings, not_provided: frozenset[str] = frozenset()) -> dict[str, Any]:
     """Run a Great Expectations gate; raise ``ValidationGateError`` (stopping the run)
     when it fails. Results and data docs are kept under ``validation/`` either way."""
     from feature_pipeline.validation import enforce, validate
 
     report = validate(frame, gate, expected_rows=expected, window_end=window_end, s3=s3,
-                      run_id=_run_id())
+                      run_id=_run_id(), not_provided=not_provided)
     return enforce(report).as_dict()
 
 
@@ -93,10 +93,11 @@ def ingest(
     s3 = s3 or S3Settings()
     window_end = Window(start, end).end_ts
 
-    def gate(feed: bronze.Feed):
+    def gate(feed: bronze.Feed, not_provided: frozenset[str] = frozenset()):
         def check(staged: DataFrame, counts: bronze.IngestResult) -> dict[str, Any]:
             freshness = window_end if feed is bronze.TRANSACTIONS else None
-            return _validated(staged, f"bronze_{feed.name}", counts.bronze, freshness, s3)
+            return _validated(staged, f"bronze_{feed.name}", counts.bronze, freshness, s3,
+                              not_provided)
 
         return check
 
@@ -115,9 +116,10 @@ def ingest(
         mapping = SourceMapping.load(source)
         transactions, labels = mapped_raw_records(spark, mapping)
         label_end = end + label_window_extension(mapping)
+        not_provided = frozenset(bronze.TRANSACTIONS.raw_fields) - set(mapping.columns)
         results["transactions"] = bronze.ingest_feed(
             spark, bronze.TRANSACTIONS, start, end, s3, raw=transactions,
-            gate=gate(bronze.TRANSACTIONS),
+            gate=gate(bronze.TRANSACTIONS, not_provided),
         ).as_dict()
         results["labels"] = bronze.ingest_feed(
             spark, bronze.LABELS, start, label_end, s3, raw=labels, gate=gate(bronze.LABELS)

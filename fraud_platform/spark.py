@@ -41,6 +41,9 @@ def s3a_conf(s3: S3Settings) -> dict[str, str]:
         # Spark's own committer protocol writes to a temporary folder and renames on commit;
         # readers of a published table only ever see complete partitions.
         "spark.hadoop.fs.s3a.committer.name": "file",
+        # The classic input stream: the analytics stream (Hadoop 3.5's default) caches
+        # footers by path and serves stale bytes after a partition's object is replaced.
+        "spark.hadoop.fs.s3a.input.stream.type": "classic",
         "spark.hadoop.mapreduce.fileoutputcommitter.algorithm.version": "1",
     }
     if s3.endpoint_url:

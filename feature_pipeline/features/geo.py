@@ -16,7 +16,8 @@ def haversine_km(lat1: Column, lon1: Column, lat2: Column, lon2: Column) -> Colu
 
     dlat = F.radians(lat2 - lat1)
     dlon = F.radians(lon2 - lon1)
-    a = F.sin(dlat / 2) ** 2 + F.cos(F.radians(lat1)) * F.cos(F.radians(lat2)) * F.sin(dlon / 2) ** 2
+    cos_product = F.cos(F.radians(lat1)) * F.cos(F.radians(lat2))
+    a = F.sin(dlat / 2) ** 2 + cos_product * F.sin(dlon / 2) ** 2
     # least() skips nulls, so the null case is handled explicitly.
-    return F.when(a.isNotNull(), F.lit(2 * EARTH_RADIUS_KM) * F.asin(F.least(F.lit(1.0),
-                                                                             F.sqrt(a))))
+    arc = F.asin(F.least(F.lit(1.0), F.sqrt(a)))
+    return F.when(a.isNotNull(), F.lit(2 * EARTH_RADIUS_KM) * arc)

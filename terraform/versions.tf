@@ -1,0 +1,18 @@
+terraform {
+  required_version = ">= 1.6.0, < 2.0.0"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = "~> 6.0"
+    }
+    random = {
+      source  = "hashicorp/random"
+      version = "~> 3.6"
+    }
+  }
+
+  # State in S3 with native locking; the values are given at init time so that one
+  # configuration serves every environment (see README.md).
+  backend "s3" {}
+}
