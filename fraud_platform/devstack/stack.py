@@ -92,9 +92,14 @@ class LocalStack:
             "AIRFLOW__CORE__DAGS_FOLDER": str(project / "pipelines"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{state / 'airflow' / 'airflow.db'}",
+            "FEAST_REGISTRY_PATH": f"sqlite:///{state / 'feast' / 'registry.db'}",
+            "MLFLOW_TRACKING_URI": f"sqlite:///{state / 'mlflow' / 'mlflow.db'}",
+            "MLFLOW_S3_ENDPOINT_URL": endpoint,
         }
 
     def write_env_file(self) -> Path:
+        for folder in ("airflow", "feast", "mlflow"):
+            (self.config.dir / folder).mkdir(parents=True, exist_ok=True)
         path = self.config.env_file
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
