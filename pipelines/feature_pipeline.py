@@ -1,0 +1,58 @@
+"""
+### Feature pipeline (daily)
+
+For the data interval's day: ingest the landing files of transactions, labels and reference
+data into bronze (quarantine, deduplication, Great Expectations gate), then compute the
+point-in-time feature tables into silver (each through its gate). Every step publishes its
+partitions atomically and replaces them on a rerun, so retries and backfills are safe.
+A failing gate fails the task with the gate's summary; its results and data docs are kept
+under `validation/` on S3.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, task
+
+from fraud_platform.dag_defaults import default_args
+
+
+def _interval_days() -> tuple:
+    """The days of the run's data interval ``[start, end)``, as (first, last) dates."""
+    context = get_current_context()
+    start, end = context["data_interval_start"], context["data_interval_end"]
+    return start.date(), end.subtract(microseconds=1).date()
+
+
+@dag(
+    dag_id="feature_pipeline",
+    # A run covers the day before it is scheduled: [data_interval_start, data_interval_end).
+    schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["feature", "spark", "great-expectations"],
+    default_args=default_args(),
+    doc_md=__doc__,
+)
+def feature_pipeline() -> None:
+    @task
+    def ingest() -> dict:
+        from feature_pipeline import pipeline
+
+        first, last = _interval_days()
+        result = pipeline.ingest(first, last)
+        return {name: {k: feed[k] for k in ("read", "bronze", "quarantined", "duplicates")}
+                for name, feed in result["feeds"].items()}
+
+    @task
+    def compute() -> dict:
+        from feature_pipeline import pipeline
+
+        first, last = _interval_days()
+        return pipeline.compute(first, last)["rows"]
+
+    ingest() >> compute()
+
+
+feature_pipeline()
