@@ -18,7 +18,7 @@ from feature_pipeline.features import (
     merchant_risk_features,
 )
 from feature_pipeline.features.card_transactions import LOOKBACK_SECONDS
-from feature_pipeline.publish import Output, TableRef, stage_and_publish
+from feature_pipeline.publish import Output, TableRef, stage_and_publish, table_exists
 from fraud_platform.settings import S3Settings
 
 if TYPE_CHECKING:
@@ -111,18 +111,22 @@ def compute_features(
             .distinct()
             .count(),
         }
-        cards = read_bronze(spark, CARDS.bronze, s3, None, None)
-        expected[CARD_PROFILE.name] = cards.count()
         frames = {
             CARD_TRANSACTIONS.name: card_transaction_features(
                 history, window.start_ts, window.end_ts, created
             ),
-            CARD_PROFILE.name: card_profile_features(cards, created),
             MERCHANT_RISK.name: merchant_risk_features(
                 history, labels, window.start_ts, window.end_ts, created, extra_label_delay,
                 labelled_transactions=labelled,
             ),
         }
+        if table_exists(CARDS.bronze, s3):
+            cards = read_bronze(spark, CARDS.bronze, s3, None, None)
+            expected[CARD_PROFILE.name] = cards.count()
+            frames[CARD_PROFILE.name] = card_profile_features(cards, created)
+        else:
+            # An external source without reference data: the profile view stays empty.
+            log.warning("no bronze cards table: %s is not computed", CARD_PROFILE.name)
 
         def gate_for(name: str):
             if gate is None:
@@ -133,8 +137,9 @@ def compute_features(
         outputs = stage_and_publish(
             [
                 Output(frames[t.name], t, window.days() if t.partition_column else None,
-                       gate_for(t.name))
+                       gate_for(t.name), expected_rows=expected[t.name])
                 for t in FEATURE_TABLES
+                if t.name in frames
             ],
             s3,
             run_id,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from feature_pipeline import bronze
-from feature_pipeline.compute import FEATURE_TABLES, Window, compute_features
+from feature_pipeline.compute import CARD_PROFILE, FEATURE_TABLES, Window, compute_features
 from fraud_platform.settings import S3Settings
 
 if TYPE_CHECKING:
@@ -138,8 +138,12 @@ def compute(
     spark = spark or _spark("feature-pipeline-compute")
     s3 = s3 or S3Settings()
 
+    window_end = Window(start, end).end_ts
+
     def gate(staged: DataFrame, table: str, expected: int) -> dict[str, Any]:
-        return _validated(staged, table, expected, None, s3)
+        # Profile rows are dated at the card's issue date: no freshness to expect.
+        freshness = None if table == CARD_PROFILE.name else window_end
+        return _validated(staged, table, expected, freshness, s3)
 
     return compute_features(spark, start, end, s3, extra_label_delay, gate)
 

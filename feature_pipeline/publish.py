@@ -166,6 +166,8 @@ class Output:
     table: TableRef
     partitions: list[str] | None = None
     gate: Gate | None = None
+    expected_rows: int | None = None
+    """If set, the staged files must hold exactly this many rows, or nothing is published."""
 
 
 def read_staged(output: Output, s3: S3Settings, run_id: str) -> DataFrame:
@@ -193,6 +195,13 @@ def stage_and_publish(
     try:
         for output in outputs:
             stage(output.frame, output.table, s3, run_id)
+            if output.expected_rows is not None:
+                staged_rows = read_staged(output, s3, run_id).count()
+                if staged_rows != output.expected_rows:
+                    raise RuntimeError(
+                        f"{output.table.zone}/{output.table.name}: staged {staged_rows} rows, "
+                        f"expected {output.expected_rows}; nothing was published"
+                    )
         reports = {
             output.table.name: output.gate(read_staged(output, s3, run_id))
             for output in outputs

@@ -8,6 +8,7 @@ features that need them are null too. See docs/external-sources.md.
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -44,7 +45,12 @@ class LabelMapping(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     column: str | None = Field(default=None, description="Fraud flag column (0/1, true/false).")
-    delay_days: float = Field(default=3.0, ge=0, description="When a flag became known.")
+    delay_days: float = Field(
+        default=3.0,
+        gt=0,
+        description="When a flag became known. Must be positive: a label known at the "
+        "transaction's own instant would leak into that transaction's merchant features.",
+    )
     table: TableMapping | None = None
 
     @model_validator(mode="after")
@@ -188,4 +194,6 @@ def _labels_from_flag(mapped: DataFrame, label: LabelMapping) -> DataFrame:
 
 def label_window_extension(mapping: SourceMapping) -> timedelta:
     """How far past the transactions' window the labels of a flag column reach."""
-    return timedelta(days=mapping.label.delay_days) if mapping.label.column else timedelta(0)
+    if mapping.label.column is None:
+        return timedelta(0)
+    return timedelta(days=math.ceil(mapping.label.delay_days))

@@ -102,5 +102,8 @@ def card_transaction_features(
         F.col("latitude").alias("last_latitude"),
         F.col("longitude").alias("last_longitude"),
         F.col("amount").alias("last_amount"),
+        # The instant of the row's transaction as a value: serving needs it to compute the
+        # time since the card's last transaction (Feast does not return event timestamps).
+        F.unix_seconds("event_timestamp").alias("last_txn_timestamp"),
         F.date_format("event_timestamp", "yyyy-MM-dd").alias("event_date"),
     )

@@ -19,17 +19,20 @@ def task_states(run) -> dict[str, str]:
     return {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
 
 
-def test_smoke_test_succeeds_and_logs_both_lines(dagbag, caplog, capfd) -> None:
+def test_smoke_test_succeeds_and_logs_both_lines(dagbag, stack_env, caplog, capfd) -> None:
     caplog.set_level(logging.INFO)
     run = dagbag.get_dag("00_smoke_test_stack").test()
     logs = all_logs(caplog, capfd)
     assert str(run.state) == "success"
     assert task_states(run) == {"s3_ready": "success", "redis_ping": "success"}
-    assert "S3 ready: http://127.0.0.1:9000 -> 200" in logs
-    assert "Redis ping ok: 127.0.0.1:6379" in logs
+    redis_address = stack_env["REDIS_CONNECTION_STRING"].split(",")[0]
+    assert f"S3 ready: {stack_env['AWS_ENDPOINT_URL_S3']} -> 200" in logs
+    assert f"Redis ping ok: {redis_address}" in logs
 
 
-def test_smoke_test_fails_naming_redis_when_it_is_down(dagbag, local_stack, caplog, capfd) -> None:
+def test_smoke_test_fails_naming_redis_when_it_is_down(
+    dagbag, local_stack, stack_env, caplog, capfd
+) -> None:
     caplog.set_level(logging.INFO)
     local_stack.redis.stop()
     try:
@@ -38,4 +41,5 @@ def test_smoke_test_fails_naming_redis_when_it_is_down(dagbag, local_stack, capl
         local_stack.up()
     assert str(run.state) == "failed"
     assert task_states(run) == {"s3_ready": "success", "redis_ping": "failed"}
-    assert "Redis at 127.0.0.1:6379 is not reachable" in all_logs(caplog, capfd)
+    redis_address = stack_env["REDIS_CONNECTION_STRING"].split(",")[0]
+    assert f"Redis at {redis_address} is not reachable" in all_logs(caplog, capfd)

@@ -51,6 +51,7 @@ PLANTED = [
     json.dumps(record("t6", event_timestamp="2099-01-01T00:00:00Z")),  # far future
     json.dumps(record("t7", amount=-3.0)),                          # negative amount
     json.dumps(record("t8", amount="abc")),                         # non-numeric amount
+    json.dumps(record("t11", amount="Infinity")),                   # not a finite amount
     '{"transaction_id": "t9", "amount": 1.0',                       # malformed JSON
     "   ",                                                          # blank: not a record
     json.dumps(record("t10", event_timestamp="2026-05-03T09:00:00Z")),  # outside the window
@@ -66,12 +67,12 @@ def planted(stack_env, spark):
 def test_quarantine_counts_reconcile_exactly(planted) -> None:
     result = pipeline.ingest(DAY, DAY, spark=planted)["feeds"]["transactions"]
     assert (result["read"], result["bronze"], result["quarantined"], result["duplicates"]) == (
-        13, 5, 7, 1,
+        14, 5, 8, 1,
     )
     assert result["read"] == result["bronze"] + result["quarantined"] + result["duplicates"]
     assert result["quarantine_reasons"] == {
         "duplicate": 1, "future_timestamp": 1, "malformed_json": 1, "missing_transaction_id": 1,
-        "negative_amount": 1, "non_numeric_amount": 1, "outside_window": 1,
+        "negative_amount": 1, "non_numeric_amount": 2, "outside_window": 1,
         "unparsable_timestamp": 1,
     }
     assert result["outputs"]["bronze/transactions"]["validation"]["success"] is True
@@ -81,7 +82,7 @@ def test_quarantine_counts_reconcile_exactly(planted) -> None:
     # The first of the duplicates (by time) is kept: t0's original amount, not 99.
     assert kept.where("transaction_id = 't0'").first().amount == 10.0
     quarantined = planted.read.parquet(s3.s3a_uri("quarantine", "transactions"))
-    assert quarantined.count() == 8
+    assert quarantined.count() == 9
     malformed = quarantined.where("reason = 'malformed_json'").first()
     assert malformed.raw_record.startswith('{"transaction_id": "t9"')
 
@@ -92,7 +93,7 @@ def test_rerun_replaces_instead_of_duplicating(planted) -> None:
     assert first["bronze"] == second["bronze"] == 5
     s3 = S3Settings()
     assert planted.read.parquet(s3.s3a_uri("bronze", "transactions")).count() == 5
-    assert planted.read.parquet(s3.s3a_uri("quarantine", "transactions")).count() == 8
+    assert planted.read.parquet(s3.s3a_uri("quarantine", "transactions")).count() == 9
     data_files = [k for k in objects("bronze", "transactions") if k.endswith(".parquet")]
     assert [k.rsplit("/", 2)[-2:] for k in data_files] == [
         ["event_date=2026-05-01", "part-00000.parquet"]

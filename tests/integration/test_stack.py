@@ -47,16 +47,21 @@ def test_s3_rejects_wrong_credentials(stack_env: dict[str, str], monkeypatch) ->
         check_s3_ready()
 
 
+def redis_address(stack_env: dict[str, str]) -> str:
+    return stack_env["REDIS_CONNECTION_STRING"].split(",")[0]
+
+
 def test_redis_ping_and_round_trip(stack_env: dict[str, str]) -> None:
-    assert check_redis_ready() == {"redis": "127.0.0.1:6379", "ping": True}
+    assert check_redis_ready() == {"redis": redis_address(stack_env), "ping": True}
     with redis_client() as client:
         client.set("tests:roundtrip", "42", ex=30)
         assert client.get("tests:roundtrip") == b"42"
 
 
 def test_redis_requires_the_password(stack_env: dict[str, str], monkeypatch) -> None:
-    monkeypatch.setenv("REDIS_CONNECTION_STRING", "127.0.0.1:6379,password=wrong")
-    with pytest.raises(StackNotReadyError, match=r"Redis at 127\.0\.0\.1:6379"):
+    address = redis_address(stack_env)
+    monkeypatch.setenv("REDIS_CONNECTION_STRING", f"{address},password=wrong")
+    with pytest.raises(StackNotReadyError, match=f"Redis at {address}"):
         check_redis_ready()
 
 

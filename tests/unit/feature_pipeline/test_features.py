@@ -62,6 +62,7 @@ def test_simultaneous_transactions_give_one_row_counting_both(card_rows) -> None
     assert row["amount_mean_10m"] == 20.0
     # The "last" of simultaneous transactions is the greatest id: tx3.
     assert (row["last_amount"], row["last_longitude"]) == (30.0, 1.0)
+    assert row["last_txn_timestamp"] == int(at(minutes=5).timestamp())
 
 
 def test_step_from_previous_transaction(card_rows) -> None:
