@@ -8,8 +8,9 @@ STACK_ENV   := .local/stack.env
 # Runs a command with the local stack's environment (written by `fraud-stack up`).
 WITH_STACK  := set -a && . ./$(STACK_ENV) && set +a &&
 PYTEST_ARGS ?=
+ROWS        ?= 1000000
 
-.PHONY: help install up down status demo test test-unit lint airflow
+.PHONY: help install up down status demo test test-unit lint check-infra airflow bench-features
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -37,6 +38,12 @@ test-unit: install ## Unit tests only (no services)
 
 lint: install ## Static checks of the Python code
 	@$(BIN)/ruff check fraud_platform feature_pipeline training_pipeline inference_pipeline pipelines tests
+
+check-infra: ## terraform fmt and checkov over terraform/ (no cloud needed)
+	@scripts/check-terraform.sh
+
+bench-features: up ## Feature pipeline benchmark: ROWS transactions landing -> features
+	@$(WITH_STACK) $(BIN)/python benchmarks/feature_pipeline.py --rows $(ROWS)
 
 airflow: up ## Airflow standalone (UI on http://127.0.0.1:8080) with the project's DAGs
 	@$(WITH_STACK) AIRFLOW__CORE__PARALLELISM=4 AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG=2 \

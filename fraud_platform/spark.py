@@ -80,6 +80,8 @@ def build_spark_session(
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", str(spark.shuffle_partitions))
         .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
+        # Standard Parquet timestamps (not INT96), read as UTC instants by Arrow and Feast.
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         .config("spark.ui.showConsoleProgress", "false")
     )
     if spark.master.startswith("local"):

@@ -1,0 +1,175 @@
+"""Benchmark: landing -> bronze -> feature tables, with a single-node reference in Polars.
+
+Generates N transactions (default 1M) into landing/ on the configured S3 store, runs the
+feature pipeline (ingest with quarantine and gates, compute with gates) with Spark, then
+computes the same per-card windows with Polars' rolling aggregations from the bronze table
+and cross-checks a sample of values. Prints rows/s per stage and in total; the last line
+is one JSON object with every figure.
+
+    make bench-features                      # 1M transactions
+    python benchmarks/feature_pipeline.py --rows 10000000
+
+Needs the local stack's environment (``make up``; the Makefile target sources it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import uuid
+from datetime import date, timedelta
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console(stderr=True)
+WINDOWS = {"10m": "10m", "1h": "1h", "24h": "24h", "7d": "7d", "30d": "30d"}
+
+
+def polars_card_windows(s3_uri: str, storage_options: dict[str, str]) -> tuple[Any, float]:
+    """The card window statistics of every bronze transaction, with Polars.
+
+    ``rolling(period, closed="right")`` is the window ``(t - period, t]``: the same
+    definition as the Spark feature table (docs/features.md).
+    """
+    import polars as pl
+
+    started = time.perf_counter()
+    frame = (
+        pl.scan_parquet(f"{s3_uri}/**/*.parquet", storage_options=storage_options,
+                        hive_partitioning=True)
+        .select("card_id", "event_timestamp", "amount")
+        .sort("card_id", "event_timestamp")
+        .collect()
+    )
+    aggregates = []
+    for name, period in WINDOWS.items():
+        rolled = frame.rolling(
+            index_column="event_timestamp", period=period, closed="right", group_by="card_id"
+        ).agg(
+            pl.len().alias(f"txn_count_{name}"),
+            pl.col("amount").sum().round(2).alias(f"amount_sum_{name}"),
+            pl.col("amount").max().alias(f"amount_max_{name}"),
+        )
+        aggregates.append(rolled.unique(["card_id", "event_timestamp"], keep="first"))
+    result = aggregates[0]
+    for extra in aggregates[1:]:
+        result = result.join(extra, on=["card_id", "event_timestamp"])
+    return result, time.perf_counter() - started
+
+
+def main(
+    rows: Annotated[int, typer.Option(help="Transactions to generate.")] = 1_000_000,
+    days: Annotated[int, typer.Option(help="Days they span.")] = 30,
+    keep: Annotated[bool, typer.Option(help="Keep the benchmark's S3 prefix.")] = False,
+) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    os.environ["FRAUD_S3_PREFIX"] = f"bench/features-{uuid.uuid4().hex[:8]}"
+    from feature_pipeline import pipeline
+    from fraud_platform.settings import S3Settings
+    from fraud_platform.spark import build_spark_session
+
+    s3 = S3Settings()
+    start = date(2026, 1, 1)
+    end = start + timedelta(days=days - 1)
+    cards = max(1_000, rows // (days * 2))
+    figures: dict[str, Any] = {"rows": rows, "days": days, "cards": cards,
+                               "cores": os.cpu_count()}
+    timings: dict[str, float] = {}
+    try:
+        with console.status(f"generating {rows:,} transactions into landing/"):
+            t = time.perf_counter()
+            generated = pipeline.generate(start, days, n_cards=cards,
+                                          n_merchants=max(200, cards // 20),
+                                          n_transactions=rows)
+            timings["generate"] = time.perf_counter() - t
+        spark = build_spark_session("bench-features")
+        with console.status("ingesting landing -> bronze (quarantine, dedup, GX gates)"):
+            t = time.perf_counter()
+            ingested = pipeline.ingest(start, end, spark=spark, s3=s3)
+            timings["ingest"] = time.perf_counter() - t
+        with console.status("computing feature tables (GX gates)"):
+            t = time.perf_counter()
+            computed = pipeline.compute(start, end, spark=spark, s3=s3)
+            timings["compute"] = time.perf_counter() - t
+        bronze_rows = ingested["feeds"]["transactions"]["bronze"]
+        with console.status("Polars reference: the same card windows on one node"):
+            options = {
+                "aws_endpoint_url": s3.endpoint_url or "",
+                "aws_access_key_id": s3.access_key_id or "",
+                "aws_secret_access_key": (
+                    s3.secret_access_key.get_secret_value() if s3.secret_access_key else ""
+                ),
+                "aws_region": s3.region,
+                "aws_allow_http": "true",
+            }
+            reference, timings["polars_card_windows"] = polars_card_windows(
+                s3.uri("bronze", "transactions"), options
+            )
+        # Cross-check: Spark's feature rows equal Polars' for a sample of instants.
+        sample = reference.sample(n=min(2_000, reference.height), seed=1)
+        spark_rows = (
+            spark.read.parquet(s3.s3a_uri("silver", "card_transaction_features"))
+            .select("card_id", "event_timestamp", *[f"txn_count_{w}" for w in WINDOWS],
+                    *[f"amount_sum_{w}" for w in WINDOWS])
+            .join(spark.createDataFrame(sample.select("card_id", "event_timestamp").to_pandas()),
+                  ["card_id", "event_timestamp"])
+            .toPandas()
+        )
+        merged = spark_rows.merge(sample.to_pandas(), on=["card_id", "event_timestamp"],
+                                  suffixes=("_spark", "_polars"))
+        mismatches = sum(
+            int((merged[f"{c}_{w}_spark"] - merged[f"{c}_{w}_polars"]).abs().gt(0.011).sum())
+            for w in WINDOWS for c in ("txn_count", "amount_sum")
+        )
+        spark_total = timings["ingest"] + timings["compute"]
+        figures.update(
+            {
+                "bronze_rows": bronze_rows,
+                "feature_rows": computed["rows"],
+                "seconds": {k: round(v, 2) for k, v in timings.items()},
+                "rows_per_s": {
+                    "generate_and_land": round(rows / timings["generate"]),
+                    "ingest": round(rows / timings["ingest"]),
+                    "compute": round(bronze_rows / timings["compute"]),
+                    "landing_to_features": round(rows / spark_total),
+                    "polars_card_windows": round(bronze_rows / timings["polars_card_windows"]),
+                },
+                "landing_to_features_s": round(spark_total, 1),
+                "spark_vs_polars_card_windows": round(
+                    timings["compute"] / timings["polars_card_windows"], 2
+                ),
+                "crosscheck_rows": len(merged),
+                "crosscheck_mismatches": mismatches,
+                "generated_fraud_rate": generated.get("fraud_rate"),
+            }
+        )
+    finally:
+        if not keep:
+            from fraud_platform.s3 import s3_client
+
+            client = s3_client(s3)
+            for page in client.get_paginator("list_objects_v2").paginate(
+                Bucket=s3.bucket, Prefix=s3.key() + "/"
+            ):
+                keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+                if keys:
+                    client.delete_objects(Bucket=s3.bucket, Delete={"Objects": keys})
+    table = Table("stage", "seconds", "rows/s")
+    for stage, seconds in figures["seconds"].items():
+        rate = figures["rows_per_s"].get(stage) or figures["rows_per_s"].get(
+            "generate_and_land" if stage == "generate" else stage
+        )
+        table.add_row(stage, f"{seconds:,.1f}", f"{rate:,}" if rate else "-")
+    table.add_row("landing -> features (Spark)", f"{figures['landing_to_features_s']:,.1f}",
+                  f"{figures['rows_per_s']['landing_to_features']:,}")
+    Console().print(table)
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    typer.run(main)
