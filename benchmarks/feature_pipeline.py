@@ -145,7 +145,7 @@ def main(
                 ),
                 "crosscheck_rows": len(merged),
                 "crosscheck_mismatches": mismatches,
-                "generated_fraud_rate": generated.get("fraud_rate"),
+                "generated_fraud_rate": generated["fraud"]["rate"],
             }
         )
     finally:

@@ -12,14 +12,20 @@ under `validation/` on S3.
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, task
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
 from fraud_platform.dag_defaults import default_args
 
 
 def _interval_days() -> tuple:
-    """The days of the run's data interval ``[start, end)``, as (first, last) dates."""
+    """The days to process: the ``first_day``/``last_day`` params of a manual run (a
+    backfill of a range in one run), else the data interval ``[start, end)``."""
+    from datetime import date
+
     context = get_current_context()
+    params = context["params"]
+    if params.get("first_day") and params.get("last_day"):
+        return date.fromisoformat(params["first_day"]), date.fromisoformat(params["last_day"])
     start, end = context["data_interval_start"], context["data_interval_end"]
     return start.date(), end.subtract(microseconds=1).date()
 
@@ -34,6 +40,12 @@ def _interval_days() -> tuple:
     tags=["feature", "spark", "great-expectations"],
     default_args=default_args(),
     doc_md=__doc__,
+    params={
+        "first_day": Param(None, type=["null", "string"], format="date",
+                           description="First day of a manual range (default: the interval)."),
+        "last_day": Param(None, type=["null", "string"], format="date",
+                          description="Last day of a manual range, included."),
+    },
 )
 def feature_pipeline() -> None:
     @task
