@@ -25,10 +25,8 @@ class StackConfig(BaseSettings):
     redis_port: int = 6379
     s3_port: int = 9000
     s3_console_port: int = 9001
-    postgres_port: int = 5432
     redis_bin: str = "redis-server"
     minio_bin: Path = Field(default_factory=lambda: default_cache_dir() / "bin" / "minio")
-    postgres_bin_dir: Path = Path("/usr/lib/postgresql/15/bin")
 
     @property
     def run_dir(self) -> Path:
