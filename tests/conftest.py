@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,6 +49,16 @@ def stack_env(local_stack: LocalStack) -> Iterator[dict[str, str]]:
             keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
             if keys:
                 client.delete_objects(Bucket=settings.bucket, Delete={"Objects": keys})
+
+
+@pytest.fixture(autouse=True)
+def _own_s3_prefix(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test that touches the stack writes below its own S3 prefix (inside the run's),
+    so that tables of one test never show up in another's reads."""
+    if "stack_env" in request.fixturenames:
+        run_prefix = request.getfixturevalue("stack_env")["FRAUD_S3_PREFIX"]
+        test_name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)[:80]
+        monkeypatch.setenv("FRAUD_S3_PREFIX", f"{run_prefix}/{test_name}")
 
 
 @pytest.fixture(scope="session")

@@ -35,7 +35,7 @@ def test_environment_points_settings_at_the_stack(tmp_path: Path, monkeypatch) -
 
 
 def test_env_file_is_written_private(tmp_path: Path) -> None:
-    stack = LocalStack(StackConfig(dir=tmp_path / ".local"))
+    stack = LocalStack(StackConfig(dir=tmp_path / ".local", redis_port=6379))
     path = stack.write_env_file()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     lines = dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
