@@ -47,4 +47,4 @@ bench-features: up ## Feature pipeline benchmark: ROWS transactions landing -> f
 
 airflow: up ## Airflow standalone (UI on http://127.0.0.1:8080) with the project's DAGs
 	@$(WITH_STACK) AIRFLOW__CORE__PARALLELISM=4 AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG=2 \
-	  PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/airflow standalone
+	  AIRFLOW__API__HOST=127.0.0.1 PATH="$(CURDIR)/$(BIN):$$PATH" exec scripts/airflow-standalone.sh
