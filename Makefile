@@ -43,7 +43,7 @@ check-infra: ## terraform fmt and checkov over terraform/ (no cloud needed)
 	@scripts/check-terraform.sh
 
 bench-features: up ## Feature pipeline benchmark: ROWS transactions landing -> features
-	@$(WITH_STACK) $(BIN)/python benchmarks/feature_pipeline.py --rows $(ROWS)
+	@$(WITH_STACK) $(BIN)/python -m benchmarks.feature_pipeline --rows $(ROWS)
 
 airflow: up ## Airflow standalone (UI on http://127.0.0.1:8080) with the project's DAGs
 	@$(WITH_STACK) AIRFLOW__CORE__PARALLELISM=4 AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG=2 \

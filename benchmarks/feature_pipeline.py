@@ -7,7 +7,7 @@ and cross-checks a sample of values. Prints rows/s per stage and in total; the l
 is one JSON object with every figure.
 
     make bench-features                      # 1M transactions
-    python benchmarks/feature_pipeline.py --rows 10000000
+    python -m benchmarks.feature_pipeline --rows 10000000
 
 Needs the local stack's environment (``make up``; the Makefile target sources it).
 """

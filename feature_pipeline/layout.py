@@ -1,4 +1,4 @@
-"""Where each table lives on S3: one bucket, prefixes by zone (see docs/architecture.md).
+"""Where each table lives on S3: one bucket, prefixes by zone (see docs/feature-pipeline.md).
 
 The zones are the contract between the pipelines: the feature pipeline writes them, the
 Feast repo's sources and the training and inference pipelines read them by these paths.
