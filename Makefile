@@ -9,8 +9,10 @@ STACK_ENV   := .local/stack.env
 WITH_STACK  := set -a && . ./$(STACK_ENV) && set +a &&
 PYTEST_ARGS ?=
 ROWS        ?= 1000000
+CARDS       ?= 1000000
 
-.PHONY: help install up down status demo test test-unit lint check-infra airflow bench-features
+.PHONY: help install up down status demo test test-unit lint check-infra airflow \
+        feast-plan feast-apply materialize parity bench-features bench-materialize
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -39,11 +41,28 @@ test-unit: install ## Unit tests only (no services)
 lint: install ## Static checks of the Python code
 	@$(BIN)/ruff check fraud_platform feature_pipeline training_pipeline inference_pipeline pipelines tests
 
+feast-plan: up ## What `feast apply` would change in the registry
+	@cd feature_repo && $(WITH_STACK) ../$(BIN)/feast plan
+
+feast-apply: up ## Check the definitions against S3, then apply them to the registry
+	@$(WITH_STACK) $(BIN)/python -c "import json; from feature_pipeline.feature_store import \
+	  apply_definitions as a; print(json.dumps(a(), indent=2, default=str))"
+
+materialize: up ## Load the newest feature values up to now into Redis (incremental)
+	@$(WITH_STACK) $(BIN)/python -c "import json, datetime as d; from feature_pipeline.materialize \
+	  import materialize as m; print(json.dumps(m(d.datetime.now(d.UTC)), default=str))"
+
+parity: up ## Online vs offline vectors of sampled cards must be equal, value for value
+	@$(WITH_STACK) $(BIN)/python -m feature_pipeline.parity
+
 check-infra: ## terraform fmt and checkov over terraform/ (no cloud needed)
 	@scripts/check-terraform.sh
 
 bench-features: up ## Feature pipeline benchmark: ROWS transactions landing -> features
 	@$(WITH_STACK) $(BIN)/python -m benchmarks.feature_pipeline --rows $(ROWS)
+
+bench-materialize: up ## Our Redis writer against Feast's engine (CARDS=1000000)
+	@$(WITH_STACK) $(BIN)/python -m benchmarks.materialize --cards $(CARDS)
 
 airflow: up ## Airflow standalone (UI on http://127.0.0.1:8080) with the project's DAGs
 	@$(WITH_STACK) AIRFLOW__CORE__PARALLELISM=4 AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG=2 \

@@ -116,16 +116,24 @@ def main(
             spark.read.parquet(s3.s3a_uri("silver", "card_transaction_features"))
             .select("card_id", "event_timestamp", *[f"txn_count_{w}" for w in WINDOWS],
                     *[f"amount_sum_{w}" for w in WINDOWS])
-            .join(spark.createDataFrame(sample.select("card_id", "event_timestamp").to_pandas()),
+            .join(spark.createDataFrame(sample.select("card_id", "event_timestamp").to_arrow()),
                   ["card_id", "event_timestamp"])
             .toPandas()
         )
-        merged = spark_rows.merge(sample.to_pandas(), on=["card_id", "event_timestamp"],
+        reference_rows = sample.to_pandas()
+        for frame in (spark_rows, reference_rows):
+            # Spark hands back naive UTC, Polars aware UTC: compare as naive UTC microseconds.
+            stamps = frame["event_timestamp"]
+            if getattr(stamps.dt, "tz", None) is not None:
+                stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+            frame["event_timestamp"] = stamps.astype("datetime64[us]")
+        merged = spark_rows.merge(reference_rows, on=["card_id", "event_timestamp"],
                                   suffixes=("_spark", "_polars"))
         mismatches = sum(
             int((merged[f"{c}_{w}_spark"] - merged[f"{c}_{w}_polars"]).abs().gt(0.011).sum())
             for w in WINDOWS for c in ("txn_count", "amount_sum")
         )
+        console.print(f"timings so far: { {k: round(v, 1) for k, v in timings.items()} }")
         spark_total = timings["ingest"] + timings["compute"]
         figures.update(
             {

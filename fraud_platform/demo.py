@@ -135,12 +135,19 @@ def main(
         lambda: pipeline.generate(first_day, days, n_cards=cards,
                                   n_merchants=max(200, cards // 10)),
     )
+    from feature_pipeline.feature_store import apply_definitions
+
+    applied = demo.step("feast apply: the feature repo into the registry",
+                        lambda: apply_definitions(check=False))
     features = demo.step(
-        "feature_pipeline: bronze, quarantine, gates, feature tables",
+        "feature_pipeline: bronze, quarantine, gates, feature tables, Redis",
         lambda: run_dag("feature_pipeline", dags, {"first_day": first_day.isoformat(),
                                                    "last_day": last_day.isoformat()}),
     )
     summarise(console, generated, features, first_day, last_day)
+    services = ", ".join(applied["feature_services"])
+    if services:
+        console.print(f"  feature services in the registry: {services}")
     console.rule()
     console.print(f"[bold green]Demo finished[/bold green] in {time.perf_counter() - started:.0f}s."
                   f" Logs: {demo.log_file}")
@@ -160,6 +167,9 @@ def summarise(console: Console, generated: dict, features: dict, first: date, la
                       f"duplicates {counts['duplicates']:,}")
     for name, rows in features["compute"].items():
         table.add_row(f"silver/{name}", f"{rows:,}", "validated by its gate")
+    online = features["materialize"]
+    table.add_row("redis (online store)", f"{online['keys_written']:,}",
+                  f"keys written, {online['keys_per_s'] or 0:,} keys/s")
     console.print(table)
 
 

@@ -2,8 +2,10 @@
 ### Feature pipeline (daily)
 
 For the data interval's day: ingest the landing files of transactions, labels and reference
-data into bronze (quarantine, deduplication, Great Expectations gate), then compute the
-point-in-time feature tables into silver (each through its gate). Every step publishes its
+data into bronze (quarantine, deduplication, Great Expectations gate), compute the
+point-in-time feature tables into silver (each through its gate), then materialize the
+interval's newest values into the Redis online store (the Feast definitions must have been
+applied: `feast apply` from CI, or `make feast-apply`). Every step publishes its
 partitions atomically and replaces them on a rerun, so retries and backfills are safe.
 A failing gate fails the task with the gate's summary; its results and data docs are kept
 under `validation/` on S3.
@@ -64,7 +66,19 @@ def feature_pipeline() -> None:
         first, last = _interval_days()
         return pipeline.compute(first, last)["rows"]
 
-    ingest() >> compute()
+    @task
+    def materialize() -> dict:
+        from datetime import UTC, datetime, time, timedelta
+
+        from feature_pipeline.materialize import materialize as load_online
+
+        first, last = _interval_days()
+        start = datetime.combine(first, time.min, UTC)
+        end = datetime.combine(last + timedelta(days=1), time.min, UTC)
+        result = load_online(end=end, start=start)
+        return {k: result[k] for k in ("rows", "keys_written", "keys_per_s", "duration_s")}
+
+    ingest() >> compute() >> materialize()
 
 
 feature_pipeline()

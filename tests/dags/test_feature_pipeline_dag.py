@@ -3,19 +3,36 @@
 from __future__ import annotations
 
 import gzip
+import os
 from datetime import date
 
 import pendulum
 import pytest
 
 from feature_pipeline import pipeline
+from fraud_platform.redis_client import redis_client
 from fraud_platform.s3 import s3_client
 from fraud_platform.settings import S3Settings
 
 pytestmark = [pytest.mark.dags, pytest.mark.integration]
 
+REDIS_DB = 7
 
-def test_daily_run_ingests_and_computes_its_interval(dagbag, spark) -> None:
+
+def test_daily_run_ingests_computes_and_materializes_its_interval(
+    dagbag, spark, tmp_path, monkeypatch
+) -> None:
+    # A registry of this test's own, pointing at this test's S3 prefix, and a Redis database
+    # of its own: generated card ids repeat across runs, and newer values already in Redis
+    # rightly win over this test's older ones.
+    monkeypatch.setenv("FEAST_REGISTRY_PATH", f"sqlite:///{tmp_path / 'registry.db'}")
+    monkeypatch.setenv("REDIS_CONNECTION_STRING",
+                       os.environ["REDIS_CONNECTION_STRING"] + f",db={REDIS_DB}")
+    with redis_client() as client:
+        client.flushdb()
+    from feature_pipeline.feature_store import apply_definitions, open_store
+
+    apply_definitions(check=False)
     pipeline.generate(date(2026, 6, 1), days=2, n_cards=300, n_merchants=200, seed=11)
     s3 = S3Settings()
     landed = s3_client(s3).get_object(
@@ -38,3 +55,15 @@ def test_daily_run_ingests_and_computes_its_interval(dagbag, spark) -> None:
         s3.s3a_uri("silver", "card_transaction_features")).select("event_date").distinct()
         .collect()}
     assert {str(d) for d in days} == {"2026-06-02"}
+    # Redis now serves the day's newest values: every card of the day has a vector.
+    assert pulled["materialize"]["keys_written"] > 0
+    latest = (
+        spark.read.parquet(s3.s3a_uri("silver", "card_transaction_features"))
+        .orderBy("event_timestamp", ascending=False)
+        .first()
+    )
+    online = open_store().get_online_features(
+        features=["card_transaction_features:txn_count_24h"],
+        entity_rows=[{"card_id": latest.card_id}],
+    ).to_dict()
+    assert online["txn_count_24h"] == [latest.txn_count_24h]
