@@ -6,7 +6,7 @@ import pytest
 
 pytestmark = pytest.mark.dags
 
-EXPECTED_DAGS = {"00_smoke_test_stack", "feature_pipeline", "materialize_online"}
+EXPECTED_DAGS = {"00_smoke_test_stack", "feature_pipeline", "materialize_online", "training"}
 
 
 def test_no_import_errors(dagbag) -> None:
