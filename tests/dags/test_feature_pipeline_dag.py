@@ -67,3 +67,21 @@ def test_daily_run_ingests_computes_and_materializes_its_interval(
         entity_rows=[{"card_id": latest.card_id}],
     ).to_dict()
     assert online["txn_count_24h"] == [latest.txn_count_24h]
+
+    # The hourly DAG continues from the registry: the last materialization ended at
+    # 2026-06-03 00:00, so a run for [00:00, 01:00) re-reads the 15-minute overlap before it.
+    with redis_client() as client:
+        client.flushdb()
+    hourly = dagbag.get_dag("materialize_online").test(
+        logical_date=pendulum.datetime(2026, 6, 3, 1, tz="UTC")
+    )
+    assert str(hourly.state) == "success"
+    loaded = hourly.get_task_instances()[0].xcom_pull(task_ids="materialize_incremental")
+    overlap = "event_timestamp >= '2026-06-02 23:45:00'"
+    expected = sum(
+        spark.read.parquet(s3.s3a_uri("silver", table)).where(overlap)
+        .select(key).distinct().count()
+        for table, key in (("card_transaction_features", "card_id"),
+                           ("merchant_risk_features", "merchant_id"))
+    )
+    assert loaded["keys_written"] == expected > 0
