@@ -158,15 +158,9 @@ def main(
         )
     finally:
         if not keep:
-            from fraud_platform.s3 import s3_client
+            from fraud_platform.s3 import delete_prefix
 
-            client = s3_client(s3)
-            for page in client.get_paginator("list_objects_v2").paginate(
-                Bucket=s3.bucket, Prefix=s3.key() + "/"
-            ):
-                keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
-                if keys:
-                    client.delete_objects(Bucket=s3.bucket, Delete={"Objects": keys})
+            delete_prefix(s3.key() + "/", s3)
     table = Table("stage", "seconds", "rows/s")
     for stage, seconds in figures["seconds"].items():
         rate = figures["rows_per_s"].get(stage) or figures["rows_per_s"].get(

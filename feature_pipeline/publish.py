@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from feature_pipeline import layout
-from fraud_platform.s3 import s3_client
+from fraud_platform.s3 import delete_keys, delete_prefix, list_keys, s3_client
 from fraud_platform.settings import S3Settings
 
 if TYPE_CHECKING:
@@ -49,19 +49,6 @@ class TableRef:
 
     def staging_key(self, s3: S3Settings, run_id: str) -> str:
         return layout.staging_key(s3, self.zone, self.name, run_id)
-
-
-def _list_keys(client: Any, bucket: str, prefix: str) -> list[str]:
-    keys: list[str] = []
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        keys.extend(obj["Key"] for obj in page.get("Contents", []))
-    return keys
-
-
-def _delete_keys(client: Any, bucket: str, keys: list[str]) -> None:
-    for start in range(0, len(keys), 1000):
-        batch = [{"Key": key} for key in keys[start : start + 1000]]
-        client.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
 
 
 def stage(frame: DataFrame, table: TableRef, s3: S3Settings, run_id: str) -> str:
@@ -107,7 +94,7 @@ def publish(
     """
     client = s3_client(s3)
     staging = table.staging_key(s3, run_id)
-    staged = [k for k in _list_keys(client, s3.bucket, staging + "/") if k.endswith(".parquet")]
+    staged = [k for k in list_keys(staging + "/", s3) if k.endswith(".parquet")]
     base = table.key(s3)
     targets: dict[str, str | None] = {}
     if table.partition_column:
@@ -130,14 +117,14 @@ def publish(
             written.append(folder.rsplit("/", 1)[-1])
         stale = [
             k
-            for k in _list_keys(client, s3.bucket, folder + "/")
+            for k in list_keys(folder + "/", s3)
             if (source is None or k != target) and "/_" not in k[len(folder) :]
         ]
         if table.partition_column is None:
             # The root of an unpartitioned table: only its data files, not its _runs/.
             stale = [k for k in stale if k.rsplit("/", 1)[0] == folder]
         if stale:
-            _delete_keys(client, s3.bucket, stale)
+            delete_keys(stale, s3)
             if source is None:
                 emptied.append(folder.rsplit("/", 1)[-1])
     if run_metadata is not None:
@@ -221,8 +208,7 @@ def stage_and_publish(
 
 def discard_staging(table: TableRef, s3: S3Settings, run_id: str) -> None:
     """Remove a run's staging output (after publishing, or after a failed run)."""
-    client = s3_client(s3)
-    _delete_keys(client, s3.bucket, _list_keys(client, s3.bucket, table.staging_key(s3, run_id)))
+    delete_prefix(table.staging_key(s3, run_id) + "/", s3)
 
 
 def table_exists(table: TableRef, s3: S3Settings) -> bool:

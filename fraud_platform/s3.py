@@ -61,3 +61,30 @@ def check_s3_ready(settings: S3Settings | None = None) -> dict[str, Any]:
         ) from exc
     log.info("S3 ready: %s -> %d", endpoint, status)
     return {"endpoint": endpoint, "status": status, "bucket": settings.bucket}
+
+
+def list_keys(prefix: str, settings: S3Settings | None = None) -> list[str]:
+    """Every object key under ``prefix`` in the project's bucket."""
+    settings = settings or S3Settings()
+    client = s3_client(settings)
+    keys: list[str] = []
+    for page in client.get_paginator("list_objects_v2").paginate(
+        Bucket=settings.bucket, Prefix=prefix
+    ):
+        keys.extend(obj["Key"] for obj in page.get("Contents", []))
+    return keys
+
+
+def delete_keys(keys: list[str], settings: S3Settings | None = None) -> int:
+    """Delete objects of the project's bucket, a thousand per request; returns how many."""
+    settings = settings or S3Settings()
+    client = s3_client(settings)
+    for start in range(0, len(keys), 1000):
+        batch = [{"Key": key} for key in keys[start : start + 1000]]
+        client.delete_objects(Bucket=settings.bucket, Delete={"Objects": batch, "Quiet": True})
+    return len(keys)
+
+
+def delete_prefix(prefix: str, settings: S3Settings | None = None) -> int:
+    """Delete every object under ``prefix`` (a folder: end it with ``/``)."""
+    return delete_keys(list_keys(prefix, settings), settings)

@@ -38,17 +38,11 @@ def stack_env(local_stack: LocalStack) -> Iterator[dict[str, str]]:
         for key, value in env.items():
             patch.setenv(key, value)
         yield env
-        from fraud_platform.s3 import s3_client
+        from fraud_platform.s3 import delete_prefix
         from fraud_platform.settings import S3Settings
 
         settings = S3Settings()
-        client = s3_client(settings)
-        for page in client.get_paginator("list_objects_v2").paginate(
-            Bucket=settings.bucket, Prefix=settings.key() + "/"
-        ):
-            keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
-            if keys:
-                client.delete_objects(Bucket=settings.bucket, Delete={"Objects": keys})
+        delete_prefix(settings.key() + "/", settings)
 
 
 @pytest.fixture(autouse=True)

@@ -158,6 +158,9 @@ def test_champion_gate_both_ways_and_artifacts_on_s3(
     assert result["counts"]["labelled"] == (result["counts"]["with_features"]
                                             + result["counts"]["without_features"])
     assert set(result["metrics"]) == {pipeline.MODEL, pipeline.BASELINE}
+    assert result["counts"]["test_labels_mature"] is True
+    assert (result["version"], result["alias"], result["champion_version"]) == (
+        moved["version"], registry.CHAMPION, moved["version"])
 
     # Artifacts: on S3 under <prefix>/mlflow, nothing in ./mlruns.
     s3 = S3Settings()
