@@ -208,6 +208,14 @@ class Prepared:
     features: list[str]
     frames: SplitFrames
 
+    @property
+    def test_labels_mature(self) -> bool:
+        """Whether the labels read reach a label delay (the split's gap) past the test
+        window's end. If not, the window's last genuine transactions are not labelled
+        yet, are left out, and the test fraud rate and metrics are inflated."""
+        latest = self.training_set.frame["label_timestamp"].max()
+        return bool(latest >= pd.Timestamp(self.split.test_end + self.split.gap))
+
 
 def labelled_for(split: TimeSplit, folds: int = 0, known_at: datetime | None = None,
                  s3: S3Settings | None = None) -> pd.DataFrame:
@@ -238,7 +246,14 @@ def prepare(
                         ("test", frames.test)):
         if frame.empty or frame["is_fraud"].sum() == 0:
             raise ValueError(f"the {name} window has no labelled fraud: widen the windows")
-    return Prepared(split, training_set, train.model_features(training_set.features), frames)
+    prepared = Prepared(split, training_set, train.model_features(training_set.features),
+                        frames)
+    if not prepared.test_labels_mature:
+        log.warning("the labels read end before %s: the test window's last genuine "
+                    "transactions are unlabelled and left out, which inflates its fraud "
+                    "rate; end the test window a label delay earlier",
+                    split.test_end + split.gap)
+    return prepared
 
 
 def counts(prepared: Prepared) -> dict[str, Any]:
@@ -248,6 +263,7 @@ def counts(prepared: Prepared) -> dict[str, Any]:
         "fit": _counts(prepared.frames.fit),
         "validation": _counts(prepared.frames.validation),
         "test": _counts(prepared.frames.test),
+        "test_labels_mature": prepared.test_labels_mature,
     }
 
 
@@ -366,11 +382,19 @@ def run(
         "seconds": {"training_set": prepared.training_set.seconds.get("features")},
     }
     if register:
-        result["mlflow"] = register_model(
+        registered = register_model(
             prepared, fitted, model_name=model_name, experiment_name=experiment_name,
             config=config, card_precision_k=card_precision_k,
             min_improvement=min_improvement, store=store, prequential=prequential,
         )
+        result["mlflow"] = registered
+        # The headline for schedulers' small metadata (XCom): what was registered and
+        # which version serving now loads.
+        result["version"] = registered["version"]
+        result["alias"] = registered["decision"]
+        result["champion_version"] = (
+            registered["version"] if registered["decision"] == registry.CHAMPION
+            else registered["previous_champion_version"])
     result["seconds"]["total"] = round(time.perf_counter() - started, 2)
     return metrics.json_safe(result)
 
