@@ -50,7 +50,7 @@ def training() -> None:
         train_end = test_start - delay - timedelta(days=1)
         train_start = train_end - timedelta(days=params["train_days"] - 1)
         result = pipeline.run(train_start, train_end, test_start, test_end, label_delay=delay)
-        keep = ("version", "alias", "champion_version", "metrics", "baseline_metrics")
+        keep = ("version", "alias", "champion_version", "metrics")
         return {k: result[k] for k in keep if k in result}
 
     train_evaluate_register()

@@ -175,6 +175,18 @@ def read_labels(known_at: datetime | None, since: date | None = None,
     )
 
 
+def latest_label_day(s3: S3Settings | None = None) -> date | None:
+    """The day of the latest ``label_date`` partition of the bronze labels, or None."""
+    import pyarrow.fs as pafs
+
+    s3 = s3 or S3Settings()
+    base = s3.uri(BRONZE, LABELS).removeprefix("s3://")
+    infos = s3_filesystem(s3).get_file_info(pafs.FileSelector(base, allow_not_found=True))
+    days = [info.base_name.split("=", 1)[1] for info in infos
+            if info.type == pafs.FileType.Directory and info.base_name.startswith("label_date=")]
+    return date.fromisoformat(max(days)) if days else None
+
+
 def labelled_transactions(start: datetime, end: datetime, labels_known_at: datetime | None,
                           s3: S3Settings | None = None) -> pd.DataFrame:
     """Transactions of ``[start, end)`` whose label was known at ``labels_known_at``.

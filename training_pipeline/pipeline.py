@@ -207,14 +207,10 @@ class Prepared:
     training_set: dataset.TrainingSet
     features: list[str]
     frames: SplitFrames
-
-    @property
-    def test_labels_mature(self) -> bool:
-        """Whether the labels read reach a label delay (the split's gap) past the test
-        window's end. If not, the window's last genuine transactions are not labelled
-        yet, are left out, and the test fraud rate and metrics are inflated."""
-        latest = self.training_set.frame["label_timestamp"].max()
-        return bool(latest >= pd.Timestamp(self.split.test_end + self.split.gap))
+    test_labels_mature: bool = True
+    """Whether labels are known up to a label delay (the split's gap) past the end of the
+    test window. If not, its last genuine transactions are not labelled yet and are left
+    out, which inflates the test fraud rate and flatters the metrics."""
 
 
 def labelled_for(split: TimeSplit, folds: int = 0, known_at: datetime | None = None,
@@ -246,8 +242,16 @@ def prepare(
                         ("test", frames.test)):
         if frame.empty or frame["is_fraud"].sum() == 0:
             raise ValueError(f"the {name} window has no labelled fraud: widen the windows")
+    mature_at = split.test_end + split.gap
+    if test_labels_known_at is not None:
+        mature = test_labels_known_at >= mature_at
+    else:
+        # The feed is read through the end of its latest label day.
+        latest = dataset.latest_label_day(s3)
+        mature = latest is not None and evaluate.day_start(
+            latest + timedelta(days=1)) >= mature_at
     prepared = Prepared(split, training_set, train.model_features(training_set.features),
-                        frames)
+                        frames, mature)
     if not prepared.test_labels_mature:
         log.warning("the labels read end before %s: the test window's last genuine "
                     "transactions are unlabelled and left out, which inflates its fraud "
