@@ -117,11 +117,11 @@ def write_tables(cards: int) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
     from feature_pipeline import layout
-    from feature_pipeline.feature_store import s3_filesystem
+    from fraud_platform.s3 import arrow_filesystem
     from fraud_platform.settings import S3Settings
 
     s3 = S3Settings()
-    fs = s3_filesystem(None, s3)
+    fs = arrow_filesystem(s3)
     started = time.perf_counter()
     table = card_table(cards)
     built = time.perf_counter() - started

@@ -1,8 +1,5 @@
-"""The project's door to Feast: open the store, and apply the definitions safely.
-
-``open_store`` is how every pipeline gets a ``FeatureStore``: from the Feast repo
-(``feature_repo/``, or ``FEAST_REPO_PATH``), configured by the environment through
-``feature_store.yaml``'s ``${VAR}`` substitutions. Nobody builds a ``RepoConfig`` by hand.
+"""Applying the feature definitions safely (the store is opened by
+``fraud_platform.feast_repo.open_store``, re-exported here for the pipeline's callers).
 
 ``apply_definitions`` is ``feast apply`` run from Python, preceded by the checks Feast does
 not make: every file source exists on S3, and every column a feature view reads (join keys,
@@ -17,32 +14,22 @@ import contextlib
 import io
 import logging
 import os
-import re
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fraud_platform.feast_repo import open_store, resolve_repo
+from fraud_platform.s3 import arrow_filesystem
 from fraud_platform.settings import S3Settings
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from feast import FeatureStore, FeatureView
+    from feast import FeatureView
     from feast.repo_contents import RepoContents
 
 log = logging.getLogger(__name__)
-
-DEFAULT_REPO_PATH = Path(__file__).resolve().parents[1] / "feature_repo"
-"""The Feast repo of this source tree; ``FEAST_REPO_PATH`` overrides it (images that
-install the package without the source tree)."""
-
-_VARIABLE = re.compile(r"\$\{(\w+)\}|\$(\w+)")
-
-
-class FeatureRepoError(RuntimeError):
-    """The Feast repo cannot be opened (no ``feature_store.yaml``, unset variables)."""
-
 
 class FeatureDefinitionError(ValueError):
     """A definition does not match the data: a missing source path or column.
@@ -57,56 +44,6 @@ class FeatureDefinitionError(ValueError):
         super().__init__(
             "Feature definitions do not match the feature tables:\n  - " + "\n  - ".join(problems)
         )
-
-
-def repo_path(path: Path | str | None = None) -> Path:
-    """The Feast repo to use: ``path``, else ``FEAST_REPO_PATH``, else ``feature_repo/``."""
-    chosen = Path(path or os.environ.get("FEAST_REPO_PATH") or DEFAULT_REPO_PATH)
-    return chosen.expanduser().resolve()
-
-
-def _check_environment(config_file: Path) -> None:
-    """Fail naming the variables ``feature_store.yaml`` needs that are not set.
-
-    Feast substitutes with ``os.path.expandvars``, which leaves an unset variable as its
-    literal ``${NAME}``: the error would surface later as an unparseable registry URL or
-    Redis address.
-    """
-    text = "\n".join(
-        line.split("#", 1)[0] for line in config_file.read_text().splitlines()
-    )
-    missing = sorted(
-        {a or b for a, b in _VARIABLE.findall(text)} - set(os.environ)
-    )
-    if missing:
-        raise FeatureRepoError(
-            f"{config_file} needs these environment variables, which are not set: "
-            f"{', '.join(missing)} (source .local/stack.env for the local stack)"
-        )
-
-
-def open_store(repo_path: Path | None = None) -> FeatureStore:
-    """The project's ``FeatureStore``.
-
-    Args:
-        repo_path: The Feast repo; defaults to ``FEAST_REPO_PATH`` or ``feature_repo/``.
-
-    Raises:
-        FeatureRepoError: No ``feature_store.yaml`` there, or a variable it uses is unset.
-    """
-    from feast import FeatureStore
-
-    path = _resolve_repo(repo_path)
-    return FeatureStore(repo_path=str(path))
-
-
-def _resolve_repo(path: Path | str | None) -> Path:
-    resolved = repo_path(path)
-    config_file = resolved / "feature_store.yaml"
-    if not config_file.is_file():
-        raise FeatureRepoError(f"No Feast repo at {resolved}: feature_store.yaml is missing")
-    _check_environment(config_file)
-    return resolved
 
 
 @contextlib.contextmanager
@@ -145,23 +82,9 @@ def load_definitions(path: Path | str | None = None) -> RepoContents:
     """Parse the repo's definition modules into Feast objects, as ``feast apply`` does."""
     from feast.repo_operations import parse_repo
 
-    resolved = _resolve_repo(path)
+    resolved = resolve_repo(path)
     with _repo_on_path(resolved):
         return parse_repo(resolved)
-
-
-def s3_filesystem(endpoint_override: str | None, s3: S3Settings):
-    """A pyarrow S3 filesystem for the project's bucket (endpoint and keys from settings)."""
-    from pyarrow import fs
-
-    kwargs: dict[str, Any] = {"region": s3.region}
-    endpoint = endpoint_override or s3.endpoint_url
-    if endpoint:
-        kwargs["endpoint_override"] = endpoint
-    if s3.access_key_id and s3.secret_access_key:
-        kwargs["access_key"] = s3.access_key_id
-        kwargs["secret_key"] = s3.secret_access_key.get_secret_value()
-    return fs.S3FileSystem(**kwargs)
 
 
 def source_columns(feature_view: FeatureView, join_keys: list[str]) -> dict[str, str]:
@@ -213,7 +136,7 @@ def table_schema(path: str, endpoint_override: str | None = None,
     from pyarrow import fs
 
     s3 = s3 or S3Settings()
-    filesystem = s3_filesystem(endpoint_override, s3)
+    filesystem = arrow_filesystem(s3, endpoint_override)
     key = path.removeprefix("s3://")
     info = filesystem.get_file_info(key)
     if info.type == fs.FileType.NotFound:
@@ -293,7 +216,7 @@ def apply_definitions(repo_path: Path | None = None, check: bool = True) -> dict
     from feast.repo_operations import apply_total_with_repo_instance
 
     started = time.perf_counter()
-    path = _resolve_repo(repo_path)
+    path = resolve_repo(repo_path)
     with _repo_on_path(path):
         from feast.repo_operations import parse_repo
 

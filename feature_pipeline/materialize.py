@@ -718,11 +718,11 @@ def read_latest(writer: RedisFeatureWriter, start: datetime, end: datetime,
     import pyarrow as pa
     import pyarrow.dataset as ds
 
-    from feature_pipeline.feature_store import s3_filesystem
+    from fraud_platform.s3 import arrow_filesystem
 
     s3 = s3 or S3Settings()
     source = writer.view.batch_source
-    filesystem = s3_filesystem(source.s3_endpoint_override or None, s3)
+    filesystem = arrow_filesystem(s3, source.s3_endpoint_override or None)
     dataset = ds.dataset(source.path.removeprefix("s3://"), filesystem=filesystem,
                          format="parquet", partitioning="hive")
     ts_type = dataset.schema.field(writer.timestamp_column).type

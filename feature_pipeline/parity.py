@@ -63,7 +63,7 @@ def keys_with_rows(store: FeatureStore, view: FeatureView, start: datetime, end:
     """Entity keys of ``view`` that have a row with ``start <= event time <= end``."""
     import pyarrow.dataset as ds
 
-    from feature_pipeline.feature_store import s3_filesystem
+    from fraud_platform.s3 import arrow_filesystem
 
     s3 = s3 or S3Settings()
     source = view.batch_source
@@ -72,7 +72,7 @@ def keys_with_rows(store: FeatureStore, view: FeatureView, start: datetime, end:
     key_column = reverse.get(join_key, join_key)
     ts_column = reverse.get(source.timestamp_field, source.timestamp_field)
     dataset = ds.dataset(source.path.removeprefix("s3://"),
-                         filesystem=s3_filesystem(source.s3_endpoint_override or None, s3),
+                         filesystem=arrow_filesystem(s3, source.s3_endpoint_override or None),
                          format="parquet", partitioning="hive")
     ts_type = dataset.schema.field(ts_column).type
 

@@ -5,14 +5,39 @@ from __future__ import annotations
 import logging
 import urllib.request
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
 
 from fraud_platform.errors import StackNotReadyError
 from fraud_platform.settings import S3Settings
 
 if TYPE_CHECKING:
+    import pyarrow.fs as pafs
     from mypy_boto3_s3 import S3Client
 
 log = logging.getLogger(__name__)
+
+
+def arrow_filesystem(s3: S3Settings | None = None, endpoint_override: str | None = None
+                     ) -> pafs.S3FileSystem:
+    """A pyarrow S3 filesystem for the project's bucket (endpoint and keys from settings).
+
+    Args:
+        endpoint_override: An endpoint URL to use instead of the settings' (a Feast file
+            source's ``s3_endpoint_override``).
+    """
+    import pyarrow.fs as pafs
+
+    s3 = s3 or S3Settings()
+    kwargs: dict[str, Any] = {"region": s3.region}
+    endpoint = endpoint_override or s3.endpoint_url
+    if endpoint:
+        parsed = urlparse(endpoint)
+        kwargs["endpoint_override"] = parsed.netloc or parsed.path
+        kwargs["scheme"] = parsed.scheme or "https"
+    if s3.access_key_id and s3.secret_access_key:
+        kwargs["access_key"] = s3.access_key_id
+        kwargs["secret_key"] = s3.secret_access_key.get_secret_value()
+    return pafs.S3FileSystem(**kwargs)
 
 
 def s3_client(settings: S3Settings | None = None) -> S3Client:

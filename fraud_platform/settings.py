@@ -140,3 +140,28 @@ class SparkSettings(BaseSettings):
         default_factory=lambda: default_cache_dir() / "jars", validation_alias="SPARK_JARS_DIR"
     )
     """Folder holding hadoop-aws and the AWS SDK bundle (``make install`` fetches them)."""
+
+
+MLFLOW_ZONE = "mlflow"
+"""The S3 zone (prefix below ``FRAUD_S3_PREFIX``) that holds MLflow's artifacts."""
+
+
+class MLflowSettings(BaseSettings):
+    """The MLflow tracking server (or database) and where its artifacts go.
+
+    The variables are MLflow's own (``MLFLOW_TRACKING_URI``, ``MLFLOW_S3_ENDPOINT_URL``), so
+    the library and the pipelines read the same values; the artifact location follows the
+    project's bucket and prefix like every other zone.
+
+    ``MLFLOW_TRACKING_URI`` is required: without it MLflow would silently write to
+    ``./mlruns`` in the working directory.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    tracking_uri: str = Field(validation_alias="MLFLOW_TRACKING_URI")
+    s3_endpoint_url: str | None = Field(default=None, validation_alias="MLFLOW_S3_ENDPOINT_URL")
+
+    def artifact_location(self, s3: S3Settings | None = None) -> str:
+        """The experiment's artifact root: ``s3://<bucket>/<prefix>/mlflow``."""
+        return (s3 or S3Settings()).uri(MLFLOW_ZONE)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from fraud_platform import point_in_time
 from fraud_platform.settings import S3Settings
 from training_pipeline import dataset, evaluate, metrics, registry, train
 from training_pipeline.evaluate import ThresholdTargets, TimeSplit
@@ -285,7 +286,7 @@ def model_metadata(prepared: Prepared, fitted: dict[str, Any], model_name: str,
         "thresholds": fitted["thresholds"].as_dict(),
         "windows": split.as_dict(),
         "label_cutoff": split.label_cutoff.isoformat(),
-        "entity_offset_microseconds": dataset.ENTITY_OFFSET // timedelta(microseconds=1),
+        "entity_offset_microseconds": point_in_time.ENTITY_OFFSET // timedelta(microseconds=1),
         "baseline": {"name": BASELINE, **fitted["rule"].as_dict()},
         "xgboost": {**(config or XGBConfig()).as_dict(), **fitted["training"]},
     })

@@ -24,32 +24,24 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from fraud_platform.settings import S3Settings
-from training_pipeline.settings import MLflowSettings, TrainingSettings
+from fraud_platform.model_registry import (
+    CHAMPION,
+    METADATA_FILE,
+    MODEL_ARTIFACT,
+    alias_version,
+    client,
+    load_version,
+)
+from fraud_platform.settings import MLflowSettings, S3Settings
+from training_pipeline.settings import TrainingSettings
 
 if TYPE_CHECKING:
     import xgboost as xgb
-    from mlflow import MlflowClient
 
 log = logging.getLogger(__name__)
 
-CHAMPION = "champion"
 CHALLENGER = "challenger"
 PREVIOUS_CHAMPION = "previous_champion"
-METADATA_FILE = "model_metadata.json"
-"""Run artifact (and model metadata) holding the feature order and the thresholds."""
-MODEL_ARTIFACT = "model"
-
-
-def client(settings: MLflowSettings | None = None) -> MlflowClient:
-    """An MLflow client on the configured tracking and registry store."""
-    import mlflow
-    from mlflow import MlflowClient
-
-    settings = settings or MLflowSettings()
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    mlflow.set_registry_uri(settings.tracking_uri)
-    return MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
 
 
 def ensure_experiment(name: str | None = None, settings: MLflowSettings | None = None,
@@ -178,30 +170,6 @@ def _xgboost_requirement() -> str:
 def _param(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     return text[:6000]
-
-
-def load_version(model_name: str, version: str, settings: MLflowSettings | None = None
-                 ) -> tuple[xgb.Booster, dict[str, Any]]:
-    """A registered version's Booster and its metadata (feature order, thresholds)."""
-    import mlflow.xgboost
-    from mlflow.models import get_model_info
-
-    client(settings)
-    uri = f"models:/{model_name}/{version}"
-    booster = mlflow.xgboost.load_model(uri)
-    metadata = get_model_info(uri).metadata or {}
-    return booster, metadata
-
-
-def alias_version(model_name: str, alias: str, settings: MLflowSettings | None = None
-                  ) -> str | None:
-    """The version an alias points at, or None."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return str(client(settings).get_model_version_by_alias(model_name, alias).version)
-    except MlflowException:
-        return None
 
 
 ScoreFn = Callable[["xgb.Booster", dict[str, Any]], float]

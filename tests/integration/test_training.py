@@ -189,6 +189,7 @@ def test_a_label_known_after_t_changes_no_feature_at_t(prepared, spark) -> None:
     import pyarrow.parquet as pq
 
     from feature_pipeline.compute import compute_features
+    from fraud_platform.s3 import arrow_filesystem
     from fraud_platform.settings import S3Settings
     from training_pipeline import dataset
 
@@ -219,7 +220,7 @@ def test_a_label_known_after_t_changes_no_feature_at_t(prepared, spark) -> None:
 
     t = pd.Timestamp(x["transaction_timestamp"])
     labels_path = s3.uri("bronze", "labels").removeprefix("s3://")
-    schema = ds.dataset(labels_path, filesystem=dataset.s3_filesystem(s3), format="parquet",
+    schema = ds.dataset(labels_path, filesystem=arrow_filesystem(s3), format="parquet",
                         partitioning="hive").schema
     known_at = t + timedelta(seconds=1)
     planted = {"transaction_id": x["transaction_id"], "is_fraud": 1,
@@ -229,7 +230,7 @@ def test_a_label_known_after_t_changes_no_feature_at_t(prepared, spark) -> None:
     columns = [f for f in schema if f.name != "label_date"]
     table = pa.table({f.name: pa.array([planted.get(f.name)], type=f.type) for f in columns})
     pq.write_table(table, f"{labels_path}/label_date={known_at.date()}/planted.parquet",
-                   filesystem=dataset.s3_filesystem(s3))
+                   filesystem=arrow_filesystem(s3))
     compute_features(spark, t.date(), t.date(), s3)
 
     after = dataset.historical_features(store, labelled).frame.set_index("transaction_id")

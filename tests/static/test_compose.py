@@ -88,7 +88,6 @@ CONFIG_VARIABLES = {
     "SPARK_LOCAL_IP",
     "SPARK_JARS_DIR",
     "FEAST_REGISTRY_PATH",
-    "FEAST_REDIS_KEY_TTL_SECONDS",
     "MLFLOW_TRACKING_URI",
     "MLFLOW_S3_ENDPOINT_URL",
     "MLFLOW_ARTIFACTS_DESTINATION",
@@ -96,6 +95,11 @@ CONFIG_VARIABLES = {
     "FRAUD_API_AUTH_DISABLED",
     "FRAUD_MODEL_NAME",
     "FRAUD_MODEL_ALIAS",
+    "FRAUD_MODEL_REFRESH_SECONDS",
+    "FRAUD_BATCH_MAX_TRANSACTIONS",
+    "FRAUD_REDIS_TIMEOUT_SECONDS",
+    "FRAUD_FEATURE_SERVICE",
+    "FEAST_REPO_PATH",
     "AIRFLOW_UID",
     "AIRFLOW__CORE__FERNET_KEY",
     "AIRFLOW__API_AUTH__JWT_SECRET",
@@ -378,6 +382,14 @@ def test_app_configuration_points_at_the_compose_services(
     assert api["build"]["dockerfile"] == "docker/api.Dockerfile"
     assert any(p.endswith(":8080") for p in api["ports"])
     assert api["environment"]["FRAUD_API_KEY"].startswith("${FRAUD_API_KEY:?")
+    for name in ("FRAUD_MODEL_REFRESH_SECONDS", "FRAUD_BATCH_MAX_TRANSACTIONS",
+                 "FRAUD_REDIS_TIMEOUT_SECONDS", "FRAUD_FEATURE_SERVICE"):
+        assert api["environment"][name].startswith(f"${{{name}:-"), name
+    # The images install the packages without the source tree: each names its Feast repo.
+    assert api["environment"]["FEAST_REPO_PATH"] == "/app/feature_repo"
+    assert services["airflow-scheduler"]["environment"]["FEAST_REPO_PATH"] == (
+        "/opt/airflow/feature_repo"
+    )
     mlflow = services["mlflow"]["command"]
     assert mlflow[:2] == ["mlflow", "server"]
     backend = mlflow[mlflow.index("--backend-store-uri") + 1]

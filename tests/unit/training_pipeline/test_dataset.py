@@ -7,7 +7,7 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
-from training_pipeline import dataset
+from fraud_platform import point_in_time
 
 
 def labelled(rows: list[tuple[str, str, str, str]]) -> pd.DataFrame:
@@ -22,7 +22,7 @@ def labelled(rows: list[tuple[str, str, str, str]]) -> pd.DataFrame:
 
 def test_entity_rows_sit_one_microsecond_before_the_transaction() -> None:
     frame = labelled([("t1", "c1", "m1", "2026-03-02T10:00:00Z")])
-    entity = dataset.entity_frame(frame)
+    entity = point_in_time.entity_frame(frame)
     at = pd.Timestamp("2026-03-02T10:00:00Z")
     assert entity.loc[0, "event_timestamp"] == at - timedelta(microseconds=1)
     # The request-time features get the transaction's own time.
@@ -40,8 +40,8 @@ def test_rows_sharing_keys_and_time_go_to_different_rounds() -> None:
         ("t4", "c3", "m3", "2026-03-02T10:00:00Z"),   # shares nothing
         ("t5", "c1", "m1", "2026-03-02T11:00:00Z"),   # another instant
     ])
-    entity = dataset.entity_frame(frame)
-    rounds = dataset._rounds(entity)
+    entity = point_in_time.entity_frame(frame)
+    rounds = point_in_time._rounds(entity)
     assert rounds[3] == 0 and rounds[4] == 0
     for keys in (["card_id", "event_timestamp"], ["merchant_id", "event_timestamp"]):
         for r in np.unique(rounds):
@@ -54,8 +54,8 @@ def test_batches_keep_every_row_once_and_split_by_whole_cards() -> None:
     start = pd.Timestamp("2026-03-02T10:00:00Z")
     rows = [(f"t{i}", f"c{i % 7}", f"m{i % 3}", (start + timedelta(minutes=i)).isoformat())
             for i in range(100)]
-    entity = dataset.entity_frame(labelled(rows))
-    batches = dataset._batches(entity, batch_rows=30)
+    entity = point_in_time.entity_frame(labelled(rows))
+    batches = point_in_time._batches(entity, batch_rows=30)
     ids = pd.concat(batches)["transaction_id"]
     assert sorted(ids) == sorted(entity["transaction_id"]) and ids.is_unique
     assert len(batches) > 1
@@ -73,6 +73,6 @@ def test_feature_names_follow_the_service() -> None:
                        schema=[Field(name="txn_count_1h", dtype=Int64),
                                Field(name="amount_mean_1h", dtype=Float64)])
     service = FeatureService(name="svc", features=[view[["amount_mean_1h"]], view])
-    assert dataset.feature_refs(service) == {"card_view": ["txn_count_1h", "amount_mean_1h"]}
-    assert dataset.feature_names(service) == ["card_view__txn_count_1h",
+    assert point_in_time.feature_refs(service) == {"card_view": ["txn_count_1h", "amount_mean_1h"]}
+    assert point_in_time.feature_names(service) == ["card_view__txn_count_1h",
                                               "card_view__amount_mean_1h"]

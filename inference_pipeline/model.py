@@ -1,0 +1,139 @@
+"""The served model: the registry's ``champion`` loaded once, and swapped when the alias moves.
+
+A :class:`ServedModel` is immutable: a booster, the feature order it was trained with, its
+thresholds and the serving plan of its feature service. :class:`ModelHolder` keeps the
+current one in a single attribute; a refresh loads the new version completely (download,
+plan, a test prediction) before assigning it, so a request always scores with one whole
+model, the old or the new, and none is dropped during a swap.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from fraud_platform.model_registry import alias_version, load_version
+from inference_pipeline.online_features import ServingPlan
+from inference_pipeline.schemas import ModelRef
+from inference_pipeline.settings import ModelSettings
+
+if TYPE_CHECKING:
+    import xgboost as xgb
+
+log = logging.getLogger(__name__)
+
+
+class ModelUnavailableError(RuntimeError):
+    """No model is loaded (no version has the alias yet, or it could not be loaded)."""
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """One registered version, ready to score."""
+
+    ref: ModelRef
+    booster: xgb.Booster
+    features: tuple[str, ...]
+    """Full feature names (``view__feature``) in the order the booster takes them."""
+    review: float
+    decline: float
+    plan: ServingPlan
+    loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @classmethod
+    def build(cls, ref: ModelRef, booster: xgb.Booster, metadata: dict[str, Any],
+              plan_for: Callable[[str], ServingPlan]) -> ServedModel:
+        """Check the metadata against the feature service and make the booster serve.
+
+        Raises:
+            ValueError: the metadata lacks the feature order or thresholds, or the model
+                takes a feature its feature service does not provide.
+        """
+        try:
+            features = tuple(metadata["features"])
+            thresholds = metadata["thresholds"]
+            review, decline = float(thresholds["review"]), float(thresholds["decline"])
+            service = metadata["feature_service"]
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"{ref.name} v{ref.version}: model metadata lacks {exc}") from exc
+        plan = plan_for(service)
+        unknown = sorted(set(features) - set(plan.feature_names))
+        if unknown:
+            raise ValueError(f"{ref.name} v{ref.version} takes features {service} does not "
+                             f"serve: {unknown}")
+        # One thread per prediction: a batch of a few rows gains nothing from more, and
+        # OpenMP's spinning threads take the cores the event loop and Redis need.
+        booster.set_param({"nthread": 1})
+        model = cls(ref=ref, booster=booster, features=features, review=review,
+                    decline=decline, plan=plan)
+        model.predict(np.full((1, len(features)), np.nan, np.float32))
+        return model
+
+    def predict(self, matrix: np.ndarray) -> np.ndarray:
+        """Fraud probabilities of the rows of a float32 matrix in :attr:`features` order."""
+        return np.asarray(self.booster.inplace_predict(matrix), dtype=np.float64).reshape(-1)
+
+    def decide(self, probability: float) -> str:
+        """The decision at the thresholds stored with the model (as training evaluated)."""
+        if probability >= self.decline:
+            return "decline"
+        return "review" if probability >= self.review else "approve"
+
+
+class ModelHolder:
+    """The current model and the refresh that follows the alias."""
+
+    def __init__(self, settings: ModelSettings, plan_for: Callable[[str], ServingPlan],
+                 load: Callable[[str, str], tuple[Any, dict[str, Any]]] = load_version,
+                 find_version: Callable[[str, str], str | None] = alias_version) -> None:
+        self.settings = settings
+        self._plan_for = plan_for
+        self._load = load
+        self._find_version = find_version
+        self._lock = threading.Lock()
+        self.current: ServedModel | None = None
+        self.problem: str | None = "not loaded yet"
+        """Why the newest check did not leave a model of the alias in place, or None."""
+
+    def get(self) -> ServedModel:
+        model = self.current
+        if model is None:
+            raise ModelUnavailableError(f"no model to score with: {self.problem}")
+        return model
+
+    def refresh(self) -> bool:
+        """Load the alias's version if it is not the one served. Blocking (run it in a
+        thread); errors are kept in :attr:`problem` and the current model keeps serving.
+
+        Returns:
+            True if a new version was swapped in.
+        """
+        name, alias = self.settings.name, self.settings.alias
+        with self._lock:
+            try:
+                version = self._find_version(name, alias)
+                if version is None:
+                    self.problem = f"no version of {name!r} has the alias {alias!r}"
+                    return False
+                if self.current is not None and self.current.ref.version == version:
+                    self.problem = None
+                    return False
+                booster, metadata = self._load(name, version)
+                model = ServedModel.build(ModelRef(name=name, version=version, alias=alias),
+                                          booster, metadata, self._plan_for)
+            except Exception as exc:  # the registry or S3 down, a broken version: keep serving
+                self.problem = f"loading {name}@{alias} failed: {exc}"
+                log.exception("model refresh failed; the current model keeps serving")
+                return False
+            previous = self.current
+            self.current = model
+            self.problem = None
+        log.info("serving %s v%s (was %s)", name, version,
+                 previous.ref.version if previous else "none")
+        return True
