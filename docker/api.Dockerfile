@@ -90,5 +90,7 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
 
 # One process per container; scale with replicas. Proxy headers are trusted because the
 # container is only reachable through the load balancer (ALB on AWS).
-CMD ["uvicorn", "inference_pipeline.api.app:app", "--host", "0.0.0.0", "--port", "8080", \
+# The app is built by a factory that reads its settings at start-up, not at import.
+CMD ["uvicorn", "--factory", "inference_pipeline.api.app:create_app", "--host", "0.0.0.0", \
+     "--port", "8080", "--loop", "uvloop", "--http", "httptools", "--no-access-log", \
      "--proxy-headers", "--forwarded-allow-ips", "*", "--no-server-header"]

@@ -29,6 +29,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def decide(probability: float, review: float, decline: float) -> str:
+    """``decline`` at or above the decline threshold, ``review`` at or above the review
+    threshold, else ``approve``: the rule training chose the thresholds for."""
+    if probability >= decline:
+        return "decline"
+    return "review" if probability >= review else "approve"
+
+
 class ModelUnavailableError(RuntimeError):
     """No model is loaded (no version has the alias yet, or it could not be loaded)."""
 
@@ -80,10 +88,8 @@ class ServedModel:
         return np.asarray(self.booster.inplace_predict(matrix), dtype=np.float64).reshape(-1)
 
     def decide(self, probability: float) -> str:
-        """The decision at the thresholds stored with the model (as training evaluated)."""
-        if probability >= self.decline:
-            return "decline"
-        return "review" if probability >= self.review else "approve"
+        """The decision at the thresholds stored with the model."""
+        return decide(probability, self.review, self.decline)
 
 
 class ModelHolder:

@@ -20,6 +20,9 @@ missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
+# wrk: the HTTP load generator of benchmarks/serving.py (C, so it leaves the cores to
+# the servers it measures).
+command -v wrk >/dev/null || missing+=(wrk)
 if [ ${#missing[@]} -gt 0 ]; then
   say "Installing system packages: ${missing[*]}"
   as_root apt-get update -qq

@@ -227,13 +227,12 @@ resource "aws_service_discovery_private_dns_namespace" "internal" {
 # and the regional endpoint (no endpoint override, no MinIO health path).
 locals {
   common_environment = {
-    AWS_REGION                  = var.region
-    FRAUD_S3_BUCKET             = module.storage.bucket_name
-    S3_HEALTHCHECK_PATH         = ""
-    MLFLOW_TRACKING_URI         = local.mlflow_url
-    FRAUD_MODEL_NAME            = var.model_name
-    FRAUD_MODEL_ALIAS           = var.model_alias
-    FEAST_REDIS_KEY_TTL_SECONDS = tostring(var.feast_redis_key_ttl_seconds)
+    AWS_REGION          = var.region
+    FRAUD_S3_BUCKET     = module.storage.bucket_name
+    S3_HEALTHCHECK_PATH = ""
+    MLFLOW_TRACKING_URI = local.mlflow_url
+    FRAUD_MODEL_NAME    = var.model_name
+    FRAUD_MODEL_ALIAS   = var.model_alias
   }
   common_secrets = {
     REDIS_CONNECTION_STRING = "${module.redis.connection_secret_arn}:connection_string::"
@@ -266,8 +265,12 @@ module "api_service" {
   task_role_arn         = module.iam.task_role_arns["api"]
   kms_key_arn           = aws_kms_key.main.arn
   log_retention_days    = var.log_retention_days
-  environment           = local.common_environment
-  secrets               = local.common_secrets
+  environment = merge(local.common_environment, {
+    FRAUD_MODEL_REFRESH_SECONDS  = tostring(var.api_model_refresh_seconds)
+    FRAUD_BATCH_MAX_TRANSACTIONS = tostring(var.api_batch_max_transactions)
+    FRAUD_REDIS_TIMEOUT_SECONDS  = tostring(var.api_redis_timeout_seconds)
+  })
+  secrets = local.common_secrets
 }
 
 module "airflow" {
@@ -289,8 +292,11 @@ module "airflow" {
   scheduler_cpu       = var.airflow_scheduler_cpu
   scheduler_memory    = var.airflow_scheduler_memory
   spark_driver_memory = var.spark_driver_memory
-  environment         = local.common_environment
-  secrets             = local.common_secrets
+  # Scoring uses the feature service recorded with the model; only training reads this.
+  environment = merge(local.common_environment, {
+    FRAUD_FEATURE_SERVICE = var.feature_service
+  })
+  secrets = local.common_secrets
 }
 
 # The MLflow tracking server and model registry: the API image, artifacts proxied to the

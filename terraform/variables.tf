@@ -59,7 +59,7 @@ variable "log_retention_days" {
 # ----------------------------------------------------------------------------- storage
 
 variable "bucket_name" {
-  description = "Name of the data bucket (landing/, bronze/, silver/, feast/, mlflow/, predictions/). Globally unique; the code reads it as FRAUD_S3_BUCKET."
+  description = "Name of the data bucket (landing/, bronze/, quarantine/, validation/, silver/, mlflow/, predictions/). Globally unique; the code reads it as FRAUD_S3_BUCKET."
   type        = string
 }
 
@@ -202,6 +202,45 @@ variable "model_alias" {
   default     = "champion"
 }
 
+variable "feature_service" {
+  description = "Feast feature service new models are trained on (FRAUD_FEATURE_SERVICE); scoring uses the service recorded with the served model version."
+  type        = string
+  default     = "fraud_detection_v1"
+}
+
+variable "api_model_refresh_seconds" {
+  description = "How often the API checks whether the model alias has moved, in seconds (FRAUD_MODEL_REFRESH_SECONDS)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.api_model_refresh_seconds > 0
+    error_message = "api_model_refresh_seconds must be positive."
+  }
+}
+
+variable "api_batch_max_transactions" {
+  description = "Most transactions one POST /v1/score/batch request may carry (FRAUD_BATCH_MAX_TRANSACTIONS)."
+  type        = number
+  default     = 500
+
+  validation {
+    condition     = var.api_batch_max_transactions >= 1 && var.api_batch_max_transactions <= 10000
+    error_message = "api_batch_max_transactions must be between 1 and 10000 (the API's limit)."
+  }
+}
+
+variable "api_redis_timeout_seconds" {
+  description = "Socket timeout of the API's Redis reads, in seconds (FRAUD_REDIS_TIMEOUT_SECONDS)."
+  type        = number
+  default     = 0.25
+
+  validation {
+    condition     = var.api_redis_timeout_seconds > 0
+    error_message = "api_redis_timeout_seconds must be positive."
+  }
+}
+
 # ----------------------------------------------------------------------------- airflow
 
 variable "airflow_scheduler_cpu" {
@@ -220,10 +259,4 @@ variable "spark_driver_memory" {
   description = "SPARK_DRIVER_MEMORY of the pipelines; must fit in airflow_scheduler_memory with room for Airflow."
   type        = string
   default     = "8g"
-}
-
-variable "feast_redis_key_ttl_seconds" {
-  description = "FEAST_REDIS_KEY_TTL_SECONDS: expiry of online feature rows in Redis."
-  type        = number
-  default     = 1209600
 }

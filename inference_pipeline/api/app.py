@@ -6,8 +6,8 @@ its model and its plan in memory and gathers concurrent requests into shared Red
 trips (see ``inference_pipeline.scoring``).
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: FastAPI reads the endpoints' annotations, and
+# they refer to objects local to create_app (the API key scheme, the batch limit).
 import asyncio
 import hmac
 import logging
@@ -79,10 +79,8 @@ def create_app(api: ApiSettings | None = None, models: ModelSettings | None = No
             await client.aclose()
 
     def _record_model(holder_: ModelHolder) -> None:
-        metrics.model_version.clear()
-        if holder_.current is not None:
-            ref = holder_.current.ref
-            metrics.model_version.labels(ref.name, ref.version, ref.alias).set(1)
+        ref = holder_.current.ref if holder_.current is not None else None
+        metrics.set_model((ref.name, ref.version, ref.alias) if ref else None)
 
     async def _follow_alias(holder_: ModelHolder, every: float) -> None:
         while True:

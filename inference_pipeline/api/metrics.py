@@ -36,3 +36,12 @@ class ApiMetrics:
         self.model_version = Gauge(
             "fraud_api_model_info", "The served model version (value 1).",
             ["name", "version", "alias"], registry=self.registry)
+        self._served: tuple[str, str, str] | None = None
+
+    def set_model(self, labels: tuple[str, str, str] | None) -> None:
+        """Mark ``(name, version, alias)`` as the served model (None: no model)."""
+        if self._served is not None and self._served != labels:
+            self.model_version.remove(*self._served)
+        if labels is not None:
+            self.model_version.labels(*labels).set(1)
+        self._served = labels

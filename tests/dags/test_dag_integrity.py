@@ -6,7 +6,8 @@ import pytest
 
 pytestmark = pytest.mark.dags
 
-EXPECTED_DAGS = {"00_smoke_test_stack", "feature_pipeline", "materialize_online", "training"}
+EXPECTED_DAGS = {"00_smoke_test_stack", "feature_pipeline", "materialize_online", "training",
+                 "batch_inference"}
 
 
 def test_no_import_errors(dagbag) -> None:

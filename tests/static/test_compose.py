@@ -383,8 +383,10 @@ def test_app_configuration_points_at_the_compose_services(
     assert any(p.endswith(":8080") for p in api["ports"])
     assert api["environment"]["FRAUD_API_KEY"].startswith("${FRAUD_API_KEY:?")
     for name in ("FRAUD_MODEL_REFRESH_SECONDS", "FRAUD_BATCH_MAX_TRANSACTIONS",
-                 "FRAUD_REDIS_TIMEOUT_SECONDS", "FRAUD_FEATURE_SERVICE"):
+                 "FRAUD_REDIS_TIMEOUT_SECONDS"):
         assert api["environment"][name].startswith(f"${{{name}:-"), name
+    scheduler = services["airflow-scheduler"]["environment"]
+    assert scheduler["FRAUD_FEATURE_SERVICE"].startswith("${FRAUD_FEATURE_SERVICE:-")
     # The images install the packages without the source tree: each names its Feast repo.
     assert api["environment"]["FEAST_REPO_PATH"] == "/app/feature_repo"
     assert services["airflow-scheduler"]["environment"]["FEAST_REPO_PATH"] == (
@@ -587,7 +589,7 @@ def test_api_image_runs_uvicorn_as_non_root_with_a_healthcheck() -> None:
     keywords = dict(final_stage)
     assert "/healthz" in keywords["HEALTHCHECK"]
     assert keywords["EXPOSE"] == "8080"
-    assert "inference_pipeline.api.app:app" in keywords["CMD"]
+    assert '"--factory", "inference_pipeline.api.app:create_app"' in keywords["CMD"]
     assert '"uvicorn"' in keywords["CMD"] and '"8080"' in keywords["CMD"]
     builder = "\n".join(rest for _, rest in instructions)
     assert "requirements/lock.txt" in builder and "--no-deps" in builder

@@ -48,6 +48,9 @@ locals {
     AIRFLOW__API__EXPOSE_CONFIG                = "false"
     SPARK_MASTER                               = "local[*]"
     SPARK_DRIVER_MEMORY                        = var.spark_driver_memory
+    # The Feast repo baked into the image (docker/airflow.Dockerfile); the installed
+    # packages cannot find it beside themselves.
+    FEAST_REPO_PATH = "/opt/airflow/feature_repo"
   })
 
   secrets = merge(var.secrets, {

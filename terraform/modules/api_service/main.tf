@@ -219,6 +219,8 @@ module "service" {
   target_group_arn   = aws_lb_target_group.api.arn
   environment = merge(var.environment, {
     FRAUD_API_AUTH_DISABLED = "false"
+    # The Feast repo the image holds (docker/api.Dockerfile).
+    FEAST_REPO_PATH = "/app/feature_repo"
   })
   secrets = merge(var.secrets, {
     FRAUD_API_KEY = aws_secretsmanager_secret.api_key.arn
