@@ -20,8 +20,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 def default_cache_dir() -> Path:
     """Where heavy, reusable downloads (the MinIO binary, Spark's jars) are kept.
 
-    Outside the clone so that fresh clones on the same machine reuse them.
+    ``FRAUD_CACHE_DIR`` if set and not empty (the folder ``scripts/install.sh`` fills), else
+    ``~/.cache/fraud-feature-store``: outside the clone so that fresh clones on the same
+    machine reuse them. Read when called, like every setting.
     """
+    import os
+
+    configured = os.environ.get("FRAUD_CACHE_DIR")
+    if configured:
+        return Path(configured).expanduser()
     return Path.home() / ".cache" / "fraud-feature-store"
 
 

@@ -6,11 +6,12 @@ protobuf entity keys, groups views and converts every value through several laye
 work is done once: :class:`ServingPlan` resolves the service at start-up into, per entity,
 the Redis hash key layout and the hash fields of all its views (Feast's own
 ``_redis_key`` and ``_mmh3``, so the keys and fields are exactly those Feast writes and
-reads). A batch of transactions is then one pipeline of ``HMGET``s (one per entity key, all
-views of the entity at once), the values are parsed with Feast's protobuf ``Value``, and the
-on-demand features run through the view's own ``transform_dict`` from the registry, the
-same function ``get_historical_features`` ran for training. ``tests/inference`` checks the
-result against ``get_online_features`` value for value.
+reads), with each HMGET's field list encoded once. A batch of transactions is then one
+pipeline of ``HMGET``s (one per entity key, all views of the entity at once), the values
+are decoded (:func:`decode_value`), and the on-demand features run through the view's own
+``transform_dict`` from the registry, the same function ``get_historical_features`` ran for
+training. ``tests/inference`` checks the result against ``get_online_features`` value for
+value.
 
 Like Feast's Redis online store, values are returned whatever their age (there is no TTL
 check on the online read); the age of each view's row is returned beside them.
@@ -19,9 +20,12 @@ check on the online read); the age of each view's row is returned beside them.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+import struct
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from inference_pipeline.redis_pipe import encode
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -49,6 +53,19 @@ class EntityPlan:
     fields: tuple[bytes | str, ...]
     """HMGET fields: every served feature of every view (murmur3 of ``view:feature``),
     then one ``_ts:<view>`` per view."""
+    key_of: Callable[[str], bytes] = field(compare=False, repr=False, default=bytes)
+    """The Redis hash of an entity value (see :func:`key_function`)."""
+
+    def __post_init__(self) -> None:
+        fields = encode("HMGET", "key", *self.fields)
+        # Everything but the key is the same for every entity value: encoded once.
+        object.__setattr__(self, "_head", b"*%d\r\n$5\r\nHMGET\r\n" % (len(self.fields) + 2))
+        object.__setattr__(self, "_tail", fields[fields.index(b"$3\r\nkey\r\n") + 9:])
+
+    def command(self, value: str) -> bytes:
+        """The HMGET of one entity value, in RESP."""
+        key = self.key_of(value)
+        return b"%s$%d\r\n%s\r\n%s" % (self._head, len(key), key, self._tail)
 
 
 @dataclass(frozen=True)
@@ -61,6 +78,17 @@ class OnDemandPlan:
     """Full names of the stored features it reads."""
     request_fields: tuple[str, ...]
     features: tuple[str, ...]
+
+    def transform(self, inputs: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        """The view's registered transformation over a batch of rows.
+
+        A python-mode batch view's function is called directly: Feast's ``transform_dict``
+        wraps the same function in a runtime type check of every input value (typeguard),
+        which costs more than the function itself. Other modes go through Feast.
+        """
+        if self.view.mode == "python" and not self.view.singleton:
+            return self.view.feature_transformation.udf(inputs)
+        return self.view.transform_dict(inputs)
 
 
 @dataclass
@@ -145,6 +173,7 @@ class ServingPlan:
                     [_mmh3(f"{v.name}:{f}") for v in views for f in v.features]
                     + [f"_ts:{v.name}" for v in views]
                 ),
+                key_of=key_function(store.project, join_key),
             )
             for join_key, views in by_entity.items()
         )
@@ -152,31 +181,20 @@ class ServingPlan:
         return cls(store.project, service_name, entities, tuple(on_demand), tuple(names),
                    request_fields)
 
-    def redis_key(self, join_key: str, value: str) -> bytes:
-        """The Redis hash of one entity, as Feast's Redis online store names it."""
-        from feast.infra.online_stores.helpers import _redis_key
-        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
-        from feast.protos.feast.types.Value_pb2 import Value
-
-        key = EntityKey(join_keys=[join_key], entity_values=[Value(string_val=value)])
-        return _redis_key(self.project, key, entity_key_serialization_version=3)
-
-    def commands(self, entity_rows: Sequence[dict[str, str]]) -> list[tuple[bytes, tuple]]:
-        """The ``(key, fields)`` of every HMGET for the rows: entity after entity, row
-        after row (the order :meth:`decode` expects)."""
-        return [
-            (self.redis_key(entity.join_key, row[entity.join_key]), entity.fields)
-            for entity in self.entities
-            for row in entity_rows
-        ]
+    def pipeline(self, entity_rows: Sequence[dict[str, str]]) -> tuple[bytes, int]:
+        """The HMGETs of the rows, entity after entity, row after row (the order
+        :meth:`decode` expects), as one RESP payload; and how many commands it holds."""
+        payload = b"".join(entity.command(row[entity.join_key])
+                           for entity in self.entities for row in entity_rows)
+        return payload, len(self.entities) * len(entity_rows)
 
     def decode(self, replies: Sequence[Sequence[bytes | None]], rows: int,
                request: dict[str, list[Any]]) -> OnlineFeatures:
         """The features of ``rows`` rows from the HMGET replies, on-demand ones included.
 
         Args:
-            replies: One reply per command of :meth:`commands`, in its order.
-            rows: How many entity rows the commands were built for.
+            replies: One reply per command of :meth:`pipeline`, in its order.
+            rows: How many entity rows the pipeline was built for.
             request: Request field -> one value per row, for the on-demand views.
         """
         values: dict[str, list[Any]] = {}
@@ -187,7 +205,7 @@ class ServingPlan:
             for view in entity.views:
                 for feature in view.features:
                     values[f"{view.name}{FULL_NAME_SEPARATOR}{feature}"] = [
-                        _value(reply[column]) for reply in block
+                        decode_value(reply[column]) for reply in block
                     ]
                     column += 1
             for view in entity.views:
@@ -197,7 +215,7 @@ class ServingPlan:
             inputs = {name.split(FULL_NAME_SEPARATOR, 1)[1]: values[name]
                       for name in odfv.inputs}
             inputs.update({field: request[field] for field in odfv.request_fields})
-            output = odfv.view.transform_dict(inputs)
+            output = odfv.transform(inputs)
             for feature in odfv.features:
                 values[f"{odfv.name}{FULL_NAME_SEPARATOR}{feature}"] = [
                     _clean(v) for v in output[feature]
@@ -220,10 +238,65 @@ def _on_demand_plan(view: OnDemandFeatureView, name: str, features: tuple[str, .
                         features=features)
 
 
-def _value(data: bytes | None) -> Any:
-    """A stored ``feast.types.Value`` as a Python value; None for a missing or null one."""
+def key_function(project: str, join_key: str) -> Callable[[str], bytes]:
+    """``value -> Redis hash name`` of a single string join key, as Feast names it.
+
+    Feast's ``_redis_key`` builds an ``EntityKey`` protobuf and serializes it for every
+    call (about 20 µs). For one string key the result is a fixed head, the value's length
+    (4 bytes, little endian), the value and the project: the head is taken from Feast's
+    own output and the layout checked against it here, so a change of Feast's format
+    falls back to calling Feast rather than to wrong keys.
+    """
+    from feast.infra.online_stores.helpers import _redis_key
+    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+    from feast.protos.feast.types.Value_pb2 import Value
+
+    def feast_key(value: str) -> bytes:
+        key = EntityKey(join_keys=[join_key], entity_values=[Value(string_val=value)])
+        return _redis_key(project, key, entity_key_serialization_version=3)
+
+    tail = project.encode()
+    sample = feast_key("x")
+    head = sample[: len(sample) - len(tail) - 5]
+    pack = struct.Struct("<I").pack
+
+    def fast_key(value: str) -> bytes:
+        data = value.encode()
+        return head + pack(len(data)) + data + tail
+
+    checks = ("x", "card_000042", "ü-ß", "a" * 300)
+    return fast_key if all(fast_key(v) == feast_key(v) for v in checks) else feast_key
+
+
+_DOUBLE = struct.Struct("<d").unpack_from
+_TAG_DOUBLE, _TAG_INT32, _TAG_INT64 = 0x29, 0x18, 0x20
+
+
+def decode_value(data: bytes | None) -> Any:
+    """A stored ``feast.types.Value`` as a Python value; None for a missing or null one.
+
+    Doubles and integers, the types of every served feature, are read directly from the
+    protobuf wire format (a double is its tag and 8 bytes, an integer its tag and a
+    varint); anything else is parsed by protobuf. ``tests/unit`` checks both paths
+    against protobuf's own parser.
+    """
     if not data:
         return None
+    tag = data[0]
+    if tag == _TAG_DOUBLE and len(data) == 9:
+        return _DOUBLE(data, 1)[0]
+    if tag in (_TAG_INT64, _TAG_INT32) and len(data) <= 11:
+        value = shift = 0
+        for byte in data[1:]:
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                break
+        return value - (1 << 64) if value >= 1 << 63 else value
+    return _proto_value(data)
+
+
+def _proto_value(data: bytes) -> Any:
     from feast.protos.feast.types.Value_pb2 import Value
 
     proto = Value.FromString(data)

@@ -16,14 +16,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import redis
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
-from fraud_platform.settings import RedisSettings
 from inference_pipeline.model import ModelHolder, ServedModel
 from inference_pipeline.online_features import FULL_NAME_SEPARATOR, OnlineFeatures
+from inference_pipeline.redis_pipe import RedisPipe
 from inference_pipeline.schemas import Score, Transaction
 
 if TYPE_CHECKING:
@@ -33,24 +29,6 @@ log = logging.getLogger(__name__)
 
 UNKNOWN_FLAGS = {"card_id": "card_unknown", "merchant_id": "merchant_unknown"}
 """Response flag per entity join key: the entity has no stored feature row."""
-
-
-class FeaturesUnavailableError(RuntimeError):
-    """The online store did not answer (down, timed out, refused)."""
-
-
-def online_store_client(timeout_seconds: float, settings: RedisSettings | None = None
-                        ) -> aioredis.Redis:
-    """An asyncio Redis client that fails fast: no retries, short timeouts.
-
-    A retry with backoff (redis-py's default) would hold a request for seconds while Redis
-    is down; failing at once gives the caller a 503 and the next request a fresh
-    connection attempt, so scoring resumes as soon as Redis is back.
-    """
-    kwargs = (settings or RedisSettings()).client_kwargs()
-    kwargs.update(socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds,
-                  retry=Retry(NoBackoff(), 0), health_check_interval=0)
-    return aioredis.Redis(**kwargs)
 
 
 def request_fields(transactions: Sequence[Transaction]) -> dict[str, list[Any]]:
@@ -103,26 +81,20 @@ def to_scores(model: ServedModel, transactions: Sequence[Transaction],
 class Scorer:
     """Features from Redis and the current model, for a batch of transactions."""
 
-    def __init__(self, models: ModelHolder, client: aioredis.Redis) -> None:
+    def __init__(self, models: ModelHolder, redis: RedisPipe) -> None:
         self.models = models
-        self.client = client
+        self.redis = redis
 
     async def read_features(self, model: ServedModel, transactions: Sequence[Transaction]
                             ) -> OnlineFeatures:
         """The feature service's features of each transaction, in one round trip.
 
         Raises:
-            FeaturesUnavailableError: Redis did not answer.
+            RedisUnavailableError: Redis did not answer.
         """
         plan = model.plan
         rows = [{"card_id": t.card_id, "merchant_id": t.merchant_id} for t in transactions]
-        try:
-            async with self.client.pipeline(transaction=False) as pipe:
-                for key, fields in plan.commands(rows):
-                    pipe.hmget(key, fields)
-                replies = await pipe.execute()
-        except (redis.RedisError, OSError) as exc:
-            raise FeaturesUnavailableError(f"online store unavailable: {exc}") from exc
+        replies = await self.redis.execute(*plan.pipeline(rows))
         return plan.decode(replies, len(rows), request_fields(transactions))
 
     async def score(self, transactions: Sequence[Transaction]) -> list[Score]:
@@ -130,7 +102,7 @@ class Scorer:
 
         Raises:
             ModelUnavailableError: no model is loaded.
-            FeaturesUnavailableError: Redis did not answer.
+            RedisUnavailableError: Redis did not answer.
         """
         model = self.models.get()
         features = await self.read_features(model, transactions)

@@ -299,8 +299,11 @@ module "airflow" {
   secrets = local.common_secrets
 }
 
-# The MLflow tracking server and model registry: the API image, artifacts proxied to the
-# mlflow/ prefix of the bucket, metadata in PostgreSQL.
+# The MLflow tracking server and model registry: the API image, metadata in PostgreSQL.
+# Training creates the experiment with the artifact location s3://<bucket>/mlflow, so
+# clients (training, the API, batch scoring) read and write artifacts there with their own
+# task roles; the server reads them for its UI, and --artifacts-destination only serves
+# runs of experiments created without a location.
 module "mlflow" {
   source = "./modules/ecs_service"
 

@@ -25,16 +25,13 @@ from fastapi.security import APIKeyHeader
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from fraud_platform.feast_repo import open_store
+from fraud_platform.settings import RedisSettings
 from inference_pipeline.api.metrics import ApiMetrics
 from inference_pipeline.model import ModelHolder, ModelUnavailableError
 from inference_pipeline.online_features import ServingPlan
+from inference_pipeline.redis_pipe import RedisPipe, RedisUnavailableError
 from inference_pipeline.schemas import BatchScores, Problem, Score, Transaction
-from inference_pipeline.scoring import (
-    FeaturesUnavailableError,
-    MicroBatcher,
-    Scorer,
-    online_store_client,
-)
+from inference_pipeline.scoring import MicroBatcher, Scorer
 from inference_pipeline.settings import ApiSettings, ModelSettings
 
 log = logging.getLogger(__name__)
@@ -62,7 +59,7 @@ def create_app(api: ApiSettings | None = None, models: ModelSettings | None = No
         store = open_store()
         plan_for = cache(lambda service: ServingPlan.resolve(store, service))
         holder_ = holder or ModelHolder(models, plan_for)
-        client = online_store_client(api.redis_timeout_seconds)
+        client = RedisPipe(RedisSettings(), api.redis_timeout_seconds)
         scorer = Scorer(holder_, client)
         state.update(holder=holder_, client=client, scorer=scorer, batcher=MicroBatcher(
             scorer.score, api.batch_max_transactions, metrics.batch_size.observe))
@@ -76,7 +73,7 @@ def create_app(api: ApiSettings | None = None, models: ModelSettings | None = No
             refresher.cancel()
             with suppress(asyncio.CancelledError):
                 await refresher
-            await client.aclose()
+            await client.close()
 
     def _record_model(holder_: ModelHolder) -> None:
         ref = holder_.current.ref if holder_.current is not None else None
@@ -100,7 +97,7 @@ def create_app(api: ApiSettings | None = None, models: ModelSettings | None = No
                               description="Required unless FRAUD_API_AUTH_DISABLED=true.")
     expected = api.api_key.get_secret_value().encode() if api.api_key else b""
 
-    def authorize(key: Annotated[str | None, Security(key_header)]) -> None:
+    async def authorize(key: Annotated[str | None, Security(key_header)]) -> None:
         if api.auth_disabled:
             return
         if key is None or not hmac.compare_digest(key.encode(), expected):
@@ -109,7 +106,7 @@ def create_app(api: ApiSettings | None = None, models: ModelSettings | None = No
                                 headers={"WWW-Authenticate": API_KEY_HEADER})
 
     def unavailable(exc: Exception) -> HTTPException:
-        reason = "redis" if isinstance(exc, FeaturesUnavailableError) else "model"
+        reason = "redis" if isinstance(exc, RedisUnavailableError) else "model"
         metrics.errors.labels(f"{reason}_unavailable").inc()
         return HTTPException(503, detail=str(exc), headers={"Retry-After": "1"})
 
@@ -132,7 +129,7 @@ def create_app(api: ApiSettings | None = None, models: ModelSettings | None = No
         started = time.perf_counter()
         try:
             result = await state["batcher"].submit(transaction)
-        except (FeaturesUnavailableError, ModelUnavailableError) as exc:
+        except (RedisUnavailableError, ModelUnavailableError) as exc:
             raise unavailable(exc) from exc
         observe([result], "score", started)
         return _json(result)
@@ -148,7 +145,7 @@ def create_app(api: ApiSettings | None = None, models: ModelSettings | None = No
         started = time.perf_counter()
         try:
             results = await state["scorer"].score(transactions)
-        except (FeaturesUnavailableError, ModelUnavailableError) as exc:
+        except (RedisUnavailableError, ModelUnavailableError) as exc:
             raise unavailable(exc) from exc
         observe(results, "score_batch", started)
         return _json(BatchScores.model_construct(scores=results))

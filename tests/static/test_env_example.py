@@ -11,13 +11,16 @@ from pydantic_settings import BaseSettings
 
 from feature_pipeline.validation import GateThresholds
 from fraud_platform.devstack.config import StackConfig
-from fraud_platform.settings import RedisSettings, S3Settings, SparkSettings
+from fraud_platform.settings import MLflowSettings, RedisSettings, S3Settings, SparkSettings
+from inference_pipeline.settings import ApiSettings, ModelSettings
+from training_pipeline.settings import TrainingSettings
 
 pytestmark = pytest.mark.static
 
 ENV_EXAMPLE = Path(__file__).resolve().parents[2] / ".env.example"
 SETTINGS: list[type[BaseSettings]] = [
-    S3Settings, RedisSettings, SparkSettings, GateThresholds, StackConfig,
+    S3Settings, RedisSettings, SparkSettings, MLflowSettings, GateThresholds, StackConfig,
+    TrainingSettings, ModelSettings, ApiSettings,
 ]
 
 

@@ -1,6 +1,6 @@
-# The data bucket: one bucket, one prefix per zone (landing/, bronze/, quarantine/, silver/,
-# gold/, predictions/, feast/, mlflow/), SSE-KMS, versioned, private, TLS only, and access
-# logs written to a second bucket.
+# The data bucket: one bucket, one prefix per zone (landing/, bronze/, quarantine/,
+# validation/, silver/, predictions/, mlflow/), SSE-KMS, versioned, private, TLS only, and
+# access logs written to a second bucket.
 
 data "aws_elb_service_account" "this" {}
 data "aws_caller_identity" "current" {}
