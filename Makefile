@@ -10,9 +10,12 @@ WITH_STACK  := set -a && . ./$(STACK_ENV) && set +a &&
 PYTEST_ARGS ?=
 ROWS        ?= 1000000
 CARDS       ?= 1000000
+SERVING_CARDS ?= 100000
+TRAINING_ROWS ?= 100000
 
-.PHONY: help install up down status demo test test-unit lint check-infra airflow \
-        feast-plan feast-apply materialize parity bench-features bench-materialize
+.PHONY: help install up down status demo test test-unit lint check-infra airflow mlflow \
+        serve feast-plan feast-apply materialize parity bench-features bench-materialize \
+        bench-serving bench-training
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -23,7 +26,7 @@ install: ## Install system packages, the locked Python env, MinIO and Spark's s3
 up: install ## Start the local stack (Redis, S3) as processes; idempotent
 	@$(BIN)/fraud-stack up
 
-down: ## Stop what `make up` started
+down: ## Stop what `make up` and `make demo` started (Redis, S3, the scoring API)
 	@if [ -x $(BIN)/fraud-stack ]; then $(BIN)/fraud-stack down; fi
 
 status: ## Show the local stack's services, addresses and memory
@@ -63,6 +66,19 @@ bench-features: up ## Feature pipeline benchmark: ROWS transactions landing -> f
 
 bench-materialize: up ## Our Redis writer against Feast's engine (CARDS=1000000)
 	@$(WITH_STACK) $(BIN)/python -m benchmarks.materialize --cards $(CARDS)
+
+bench-serving: up ## Scoring API against `feast serve` (SERVING_CARDS=100000; after make demo)
+	@$(WITH_STACK) $(BIN)/python -m benchmarks.serving --cards $(SERVING_CARDS)
+
+bench-training: up ## Point-in-time training set and training (TRAINING_ROWS; see its --help)
+	@$(WITH_STACK) $(BIN)/python -m benchmarks.training_set --rows $(TRAINING_ROWS)
+
+serve: up ## The scoring API in the foreground on http://127.0.0.1:8000 (docs at /docs)
+	@$(WITH_STACK) exec $(BIN)/inference-pipeline serve --port 8000
+
+mlflow: up ## MLflow UI on http://127.0.0.1:5000, on the local tracking store
+	@$(WITH_STACK) exec $(BIN)/mlflow ui --backend-store-uri "$$MLFLOW_TRACKING_URI" \
+	  --host 127.0.0.1 --port 5000
 
 airflow: up ## Airflow standalone (UI on http://127.0.0.1:8080) with the project's DAGs
 	@$(WITH_STACK) AIRFLOW__CORE__PARALLELISM=4 AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG=2 \

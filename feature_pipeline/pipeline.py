@@ -20,6 +20,8 @@ from feature_pipeline.compute import CARD_PROFILE, FEATURE_TABLES, Window, compu
 from fraud_platform.settings import S3Settings
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
@@ -74,6 +76,7 @@ def ingest(
     source: Path | None = None,
     spark: SparkSession | None = None,
     s3: S3Settings | None = None,
+    feeds: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Ingest ``[start, end]`` into bronze, each feed through its quarantine and GX gate.
 
@@ -84,6 +87,8 @@ def ingest(
             files of the generated feeds when omitted.
         spark: A session to reuse; built from the environment when omitted.
         s3: Where the zones live.
+        feeds: Names of the generated feeds to ingest (all by default), e.g. ``["labels"]``
+            to take in the labels that arrived after their transactions were ingested.
 
     Returns:
         Per feed: counts that reconcile (read = bronze + quarantined + duplicates), the
@@ -104,6 +109,8 @@ def ingest(
     results: dict[str, Any] = {}
     if source is None:
         for feed in INGESTED_FEEDS:
+            if feeds is not None and feed.name not in feeds:
+                continue
             results[feed.name] = bronze.ingest_feed(spark, feed, start, end, s3,
                                                     gate=gate(feed)).as_dict()
     else:

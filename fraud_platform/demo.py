@@ -19,6 +19,14 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from fraud_platform.devstack.config import StackConfig
@@ -82,12 +90,18 @@ class Demo:
         self.timings: dict[str, float] = {}
 
     def step(self, name: str, action: Callable[[], Any]) -> Any:
+        """Run one step with a live spinner and its elapsed time; stop the demo, naming
+        the error and the log, if it fails."""
         started = time.perf_counter()
-        with self.console.status(f"{name}..."):
+        progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                            TimeElapsedColumn(), console=self.console, transient=True)
+        with progress:
+            progress.add_task(name, total=None)
             try:
                 with output_to(self.log_file):
                     result = action()
             except Exception as exc:
+                progress.stop()
                 self.console.print(f"[red]✗ {name}[/red]: {exc}")
                 self.console.print(f"  the log to read: {self.log_file}")
                 raise typer.Exit(1) from exc
@@ -99,13 +113,24 @@ class Demo:
 
 @app.command()
 def main(
-    days: Annotated[int, typer.Option(help="Days of synthetic transactions.")] = 14,
-    cards: Annotated[int, typer.Option(help="Cards in the synthetic population.")] = 2_000,
+    days: Annotated[int, typer.Option(min=14, help="Days of synthetic transactions.")] = 16,
+    cards: Annotated[int, typer.Option(min=100, help="Cards in the synthetic population.")
+                     ] = 1_000,
+    fraud_rate: Annotated[float, typer.Option(help="Share of fraudulent transactions.")
+                          ] = 0.02,
     project_dir: Annotated[
         Path | None, typer.Option(help="The repository root (default: the current folder).")
     ] = None,
 ) -> None:
-    """Start the stack and run the pipelines' DAGs end to end on synthetic data."""
+    """The whole loop on the local stack: features, training, online scoring.
+
+    Generates ``days`` days of transactions plus one more, held back, ending a week ago:
+    the feature pipeline runs over the ``days`` (and loads Redis), the labels that arrived
+    since are ingested (a genuine transaction is labelled only after a 7-day settlement
+    window), a model is trained and registered on them, and the held-back day's
+    transactions are then scored through the API, as new traffic would be. Each run starts
+    from a clean landing zone and online store, so reruns give the same result.
+    """
     console = Console()
     project_dir = project_dir or Path.cwd()
     dags = project_dir / "pipelines"
@@ -125,32 +150,215 @@ def main(
     console.print(f"  S3 ready: {smoke['s3_ready']['endpoint']} -> {smoke['s3_ready']['status']}")
     console.print(f"  Redis ping ok: {smoke['redis_ping']['redis']}")
 
-    last_day = datetime.now(UTC).date() - timedelta(days=1)
+    today = datetime.now(UTC).date()
+    held_back = today - timedelta(days=LABEL_SETTLEMENT_DAYS + 1)
+    last_day = held_back - timedelta(days=1)
     first_day = last_day - timedelta(days=days - 1)
 
     from feature_pipeline import pipeline
 
+    demo.step("reset the demo's data (landing zone, online store)", reset_demo_data)
     generated = demo.step(
-        f"generate {days} days of transactions for {cards:,} cards into landing/",
-        lambda: pipeline.generate(first_day, days, n_cards=cards,
-                                  n_merchants=max(200, cards // 10)),
+        f"generate {days} + 1 days of transactions for {cards:,} cards into landing/",
+        lambda: pipeline.generate(first_day, days + 1, n_cards=cards,
+                                  n_merchants=max(200, cards // 10), fraud_rate=fraud_rate),
     )
     from feature_pipeline.feature_store import apply_definitions
 
     applied = demo.step("feast apply: the feature repo into the registry",
                         lambda: apply_definitions(check=False))
     features = demo.step(
-        "feature_pipeline: bronze, quarantine, gates, feature tables, Redis",
+        f"feature_pipeline {first_day} .. {last_day}: bronze, gates, features, Redis",
         lambda: run_dag("feature_pipeline", dags, {"first_day": first_day.isoformat(),
                                                    "last_day": last_day.isoformat()}),
     )
+    late_labels = demo.step(
+        f"ingest the labels that arrived since, {last_day + timedelta(days=1)} .. "
+        f"{today - timedelta(days=1)}",
+        lambda: pipeline.ingest(last_day + timedelta(days=1), today - timedelta(days=1),
+                                feeds=["labels"]),
+    )
     summarise(console, generated, features, first_day, last_day)
+    console.print(f"  labels arrived after {last_day}: "
+                  f"{late_labels['feeds']['labels']['bronze']:,}")
     services = ", ".join(applied["feature_services"])
     if services:
         console.print(f"  feature services in the registry: {services}")
+
+    windows = training_windows(first_day, last_day)
+    trained = demo.step(
+        "train XGBoost on point-in-time features from Feast, register it in MLflow",
+        lambda: train(windows),
+    )
+    from training_pipeline.cli import metric_table
+
+    console.print(metric_table(trained, f"test window {windows['test_start']} .. "
+                                        f"{windows['test_end']}"))
+    gate = trained.get("mlflow", {})
+    console.print(f"  {gate.get('model_name')} v{gate.get('version')} -> "
+                  f"[bold]{gate.get('decision')}[/bold]: {gate.get('reason')}")
+
+    demo.step("start the scoring API (inference-pipeline serve)", stack.start_api)
+    url = f"http://127.0.0.1:{stack.config.api_port}"
+    headers = {"X-API-Key": stack.secrets["FRAUD_API_KEY"]}
+    examples = demo.step(f"score held-back transactions of {held_back} through /v1/score",
+                         lambda: score_examples(url, headers, held_back))
+    console.print(examples_table(examples))
+    latency = measure_latency(console, url, headers, examples["bodies"])
+    console.print(f"  serving latency over {latency['requests']:,} sequential requests: "
+                  f"p50 {latency['p50_ms']:.2f} ms, p99 {latency['p99_ms']:.2f} ms "
+                  f"(client side, HTTP included)")
     console.rule()
     console.print(f"[bold green]Demo finished[/bold green] in {time.perf_counter() - started:.0f}s."
                   f" Logs: {demo.log_file}")
+    where_next(console, url, stack)
+
+
+LABEL_SETTLEMENT_DAYS = 7
+"""A generated genuine transaction is labelled once 7 days pass without a chargeback."""
+TEST_DAYS = 2
+
+
+def training_windows(first_day: date, last_day: date) -> dict[str, date]:
+    """Test on the last two days; train on the days before them less a gap of the label
+    delay (the model is trained as of the test window's start, when the labels of the
+    gap's days were not known yet)."""
+    test_start = last_day - timedelta(days=TEST_DAYS - 1)
+    train_end = test_start - timedelta(days=LABEL_SETTLEMENT_DAYS + 1)
+    return {"train_start": first_day, "train_end": train_end, "test_start": test_start,
+            "test_end": last_day}
+
+
+def train(windows: dict[str, date]) -> dict[str, Any]:
+    from training_pipeline import pipeline
+
+    return pipeline.run(windows["train_start"], windows["train_end"], windows["test_start"],
+                        windows["test_end"],
+                        label_delay=timedelta(days=LABEL_SETTLEMENT_DAYS))
+
+
+def reset_demo_data() -> None:
+    """Empty the landing zone and the online store: a rerun regenerates the same data,
+    and nothing of an earlier run with other dates or sizes mixes into this one."""
+    from fraud_platform.redis_client import redis_client
+    from fraud_platform.s3 import delete_prefix
+    from fraud_platform.settings import S3Settings
+
+    s3 = S3Settings()
+    delete_prefix(s3.key("landing") + "/", s3)
+    with redis_client() as client:
+        client.flushdb()
+
+
+def score_examples(url: str, headers: dict[str, str], day: date, per_kind: int = 4
+                   ) -> dict[str, Any]:
+    """Score planted frauds (one per scenario where possible) and normal transactions of
+    the held-back day, which no feature table or Redis key has seen yet."""
+    import httpx
+
+    transactions, labels = held_back_day(day)
+    frauds = labels[labels["is_fraud"] == 1]
+    chosen = (transactions.merge(frauds[["transaction_id", "fraud_scenario"]],
+                                 on="transaction_id")
+              .sort_values("event_timestamp").drop_duplicates("fraud_scenario")
+              .head(per_kind))
+    normal = transactions[~transactions["transaction_id"].isin(frauds["transaction_id"])]
+    normal = normal[normal["card_id"].isin(chosen["card_id"])].drop_duplicates("card_id")
+    if len(normal) < per_kind:
+        normal = transactions[~transactions["transaction_id"].isin(
+            frauds["transaction_id"])].head(per_kind)
+    rows = [*chosen.assign(kind=chosen["fraud_scenario"]).itertuples(),
+            *normal.head(per_kind).assign(kind="normal").itertuples()]
+    bodies = [request_body(r) for r in rows]
+    with httpx.Client(base_url=url, headers=headers, timeout=10) as client:
+        scores = [client.post("/v1/score", json=body) for body in bodies]
+    failed = [r.text for r in scores if r.status_code != 200]
+    if failed:
+        raise StepFailed(f"the API did not score: {failed[0]}")
+    return {"rows": [(row.kind, body, response.json())
+                     for row, body, response in zip(rows, bodies, scores, strict=True)],
+            "bodies": [request_body(r) for r in transactions.head(500).itertuples()]}
+
+
+def request_body(row: Any) -> dict[str, Any]:
+    """The ``/v1/score`` payload of a generated transaction."""
+    return {"transaction_id": row.transaction_id, "card_id": row.card_id,
+            "merchant_id": row.merchant_id, "amount": float(row.amount),
+            "timestamp": row.event_timestamp.isoformat(), "latitude": float(row.latitude),
+            "longitude": float(row.longitude), "channel": row.channel}
+
+
+def held_back_day(day: date):
+    """The held-back day's generated transactions and every label of them, read from
+    ``landing/`` (JSON Lines), where the feature pipeline has not taken them yet."""
+    import gzip
+    import io
+
+    import pandas as pd
+
+    from fraud_platform.s3 import list_keys, s3_client
+    from fraud_platform.settings import S3Settings
+
+    s3 = S3Settings()
+    client = s3_client(s3)
+
+    def read(prefix: str) -> pd.DataFrame:
+        frames = [pd.read_json(io.BytesIO(gzip.decompress(
+            client.get_object(Bucket=s3.bucket, Key=key)["Body"].read())), lines=True)
+            for key in list_keys(s3.key(prefix) + "/", s3) if key.endswith(".jsonl.gz")]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    transactions = read(f"landing/transactions/event_date={day.isoformat()}")
+    transactions["event_timestamp"] = pd.to_datetime(transactions["event_timestamp"],
+                                                     utc=True)
+    labels = read("landing/labels")
+    labels = labels[labels["transaction_id"].isin(transactions["transaction_id"])]
+    return transactions, labels
+
+
+def examples_table(examples: dict[str, Any]) -> Table:
+    table = Table(title="Held-back transactions scored by the API", title_justify="left")
+    for column in ("truth", "card", "amount", "fraud probability", "decision", "flags"):
+        table.add_column(column, justify="right" if column in ("amount",
+                                                                "fraud probability") else "left")
+    for kind, body, score in examples["rows"]:
+        flags = [name for name in ("card_unknown", "merchant_unknown") if score[name]]
+        style = "red" if score["decision"] == "decline" else (
+            "yellow" if score["decision"] == "review" else "green")
+        table.add_row(kind, body["card_id"], f"{body['amount']:,.2f}",
+                      f"{score['fraud_probability']:.4f}",
+                      f"[{style}]{score['decision']}[/{style}]", ", ".join(flags) or "-")
+    return table
+
+
+def measure_latency(console: Console, url: str, headers: dict[str, str],
+                    bodies: list[dict], requests: int = 1_000) -> dict[str, Any]:
+    """Sequential requests over one connection, with a progress bar: p50 and p99."""
+    import httpx
+    import numpy as np
+
+    timings = []
+    with httpx.Client(base_url=url, headers=headers, timeout=10) as client, Progress(
+            TextColumn("measuring serving latency"), BarColumn(), MofNCompleteColumn(),
+            console=console, transient=True) as progress:
+        task = progress.add_task("latency", total=requests)
+        for i in range(requests):
+            started = time.perf_counter()
+            client.post("/v1/score", json=bodies[i % len(bodies)]).raise_for_status()
+            timings.append(time.perf_counter() - started)
+            progress.advance(task)
+    values = np.array(timings) * 1000
+    return {"requests": requests, "p50_ms": float(np.percentile(values, 50)),
+            "p99_ms": float(np.percentile(values, 99))}
+
+
+def where_next(console: Console, url: str, stack: LocalStack) -> None:
+    console.print("Where to look next:")
+    console.print(f"  API docs        {url}/docs  (header X-API-Key: FRAUD_API_KEY in "
+                  f"{stack.config.env_file})")
+    console.print("  MLflow UI       make mlflow   -> http://127.0.0.1:5000")
+    console.print("  Airflow UI      make airflow  -> http://127.0.0.1:8080")
+    console.print("  stop everything make down")
 
 
 def summarise(console: Console, generated: dict, features: dict, first: date, last: date) -> None:

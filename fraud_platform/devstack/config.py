@@ -25,6 +25,8 @@ class StackConfig(BaseSettings):
     redis_port: int = 6379
     s3_port: int = 9000
     s3_console_port: int = 9001
+    api_port: int = 8000
+    """Port of the scoring API the demo starts (``inference-pipeline serve``)."""
     redis_bin: str = "redis-server"
     minio_bin: Path = Field(default_factory=lambda: default_cache_dir() / "bin" / "minio")
 
@@ -60,16 +62,18 @@ def load_or_create_secrets(path: Path) -> dict[str, str]:
     Hex with a letter prefix: safe in URLs and in Feast's ``key=value`` connection string,
     where a purely numeric value would be decoded as a number.
     """
-    if path.exists():
-        return dict(
-            line.split("=", 1) for line in path.read_text().splitlines() if "=" in line
-        )
     values = {
         "S3_ACCESS_KEY": "fraud" + secrets.token_hex(6),
         "S3_SECRET_KEY": "s" + secrets.token_hex(20),
         "REDIS_PASSWORD": "r" + secrets.token_hex(20),
         "POSTGRES_PASSWORD": "p" + secrets.token_hex(20),
+        "FRAUD_API_KEY": "k" + secrets.token_hex(20),
     }
+    if path.exists():
+        kept = dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+        if set(values) <= set(kept):
+            return kept
+        values.update(kept)  # a secret added since the file was written: generate it once
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600)
     path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))

@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -283,3 +284,20 @@ class SeaweedService(S3Service):
 
     def __post_init__(self) -> None:
         self.env = {"AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key}
+
+
+@dataclass
+class ApiService(Service):
+    """The scoring API (``inference-pipeline serve``), started by the demo once a model is
+    registered; ready when ``/healthz`` answers (``/readyz`` also needs the model)."""
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "inference_pipeline.cli", "serve",
+                "--port", str(self.port)]
+
+    def is_ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2):
+                return True
+        except OSError:
+            return False

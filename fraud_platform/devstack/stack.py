@@ -9,6 +9,7 @@ from pathlib import Path
 
 from fraud_platform.devstack.config import StackConfig, load_or_create_secrets
 from fraud_platform.devstack.services import (
+    ApiService,
     MinioService,
     RedisService,
     SeaweedService,
@@ -46,10 +47,24 @@ class LocalStack:
             process_name="redis-server",
             password=self.secrets["REDIS_PASSWORD"],
         )
+        self.api = ApiService(
+            name="api",
+            port=self.config.api_port,
+            config=self.config,
+            process_name="python",
+        )
 
     @property
     def services(self) -> list[Service]:
+        """What ``up`` starts: the stores the pipelines need."""
         return [self.redis, self.s3]
+
+    def start_api(self, timeout: float = 120.0) -> None:
+        """(Re)start the scoring API with the stack's environment, so that it runs the
+        current code and configuration."""
+        self.api.stop()
+        self.api.env = self.environment()
+        self.api.start(timeout)
 
     def up(self) -> dict[str, float]:
         """Start every service not yet running and write the environment file.
@@ -68,8 +83,9 @@ class LocalStack:
         return timings
 
     def down(self) -> list[str]:
-        """Stop what ``up`` started, in reverse order; returns the names stopped."""
-        return [s.name for s in reversed(self.services) if s.stop()]
+        """Stop the API and what ``up`` started, in reverse order; returns the names
+        stopped."""
+        return [s.name for s in [self.api, *reversed(self.services)] if s.stop()]
 
     def environment(self) -> dict[str, str]:
         """The variables that point the pipelines at this stack."""
@@ -95,6 +111,7 @@ class LocalStack:
             "FEAST_REGISTRY_PATH": f"sqlite:///{state / 'feast' / 'registry.db'}",
             "MLFLOW_TRACKING_URI": f"sqlite:///{state / 'mlflow' / 'mlflow.db'}",
             "MLFLOW_S3_ENDPOINT_URL": endpoint,
+            "FRAUD_API_KEY": self.secrets["FRAUD_API_KEY"],
         }
 
     def write_env_file(self) -> Path:

@@ -16,8 +16,15 @@ def test_secrets_are_generated_once_and_private(tmp_path: Path) -> None:
     first = load_or_create_secrets(path)
     assert load_or_create_secrets(path) == first
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert len(set(first.values())) == 4
+    assert len(set(first.values())) == 5
     assert all(value[0].isalpha() and len(value) >= 16 for value in first.values())
+    # A file from before a secret existed gains it once, keeping the others.
+    path.write_text("".join(f"{k}={v}\n" for k, v in first.items() if k != "FRAUD_API_KEY"))
+    upgraded = load_or_create_secrets(path)
+    assert {k: v for k, v in upgraded.items() if k != "FRAUD_API_KEY"} == {
+        k: v for k, v in first.items() if k != "FRAUD_API_KEY"}
+    assert upgraded["FRAUD_API_KEY"] != first["FRAUD_API_KEY"]
+    assert load_or_create_secrets(path) == upgraded
 
 
 def test_environment_points_settings_at_the_stack(tmp_path: Path, monkeypatch) -> None:
