@@ -12,9 +12,12 @@ ROWS        ?= 1000000
 CARDS       ?= 1000000
 SERVING_CARDS ?= 100000
 TRAINING_ROWS ?= 100000
+# The day `make airflow-chain` processes, and its training params (the demo's 16 days).
+DATE        ?= $(shell date -u -d '9 days ago' +%F)
+TRAINING_PARAMS ?= {"train_days": 7, "test_days": 2, "label_delay_days": 7}
 
 .PHONY: help install up down status demo test test-unit lint check-infra airflow mlflow \
-        serve feast-plan feast-apply materialize parity bench-features bench-materialize \
+        serve airflow-chain feast-plan feast-apply materialize parity bench-features bench-materialize \
         bench-serving bench-training
 
 help: ## List the targets
@@ -75,6 +78,10 @@ bench-training: up ## Point-in-time training set and training (TRAINING_ROWS; se
 
 serve: up ## The scoring API in the foreground on http://127.0.0.1:8000 (docs at /docs)
 	@$(WITH_STACK) exec $(BIN)/inference-pipeline serve --port 8000
+
+airflow-chain: up ## Trigger smoke test, features, training, batch scoring for DATE via Airflow's API
+	@$(WITH_STACK) $(BIN)/python -m fraud_platform.airflow_chain --date $(DATE) \
+	  --training '$(TRAINING_PARAMS)'
 
 mlflow: up ## MLflow UI on http://127.0.0.1:5000, on the local tracking store
 	@$(WITH_STACK) exec $(BIN)/mlflow ui --backend-store-uri "$$MLFLOW_TRACKING_URI" \

@@ -798,8 +798,15 @@ def _restore_state(store: FeatureStore, view: FeatureView, state: Any) -> None:
 
 def _interval(view: FeatureView, end: datetime, start: datetime | None,
               overlap: timedelta) -> tuple[datetime, datetime]:
-    """The interval to read: ``[start, end]``, or incremental from the last end."""
+    """The interval to read: ``[start, end]``, or incremental from the last end.
+
+    A view tagged ``snapshot`` (a table rewritten whole, such as the card profiles, whose
+    event times are issue dates) is read whole, one TTL back from ``end``, whatever the
+    start: only then does a run load every row the snapshot changed.
+    """
     end = _aware(end)
+    if (view.tags or {}).get("snapshot") == "true" and view.ttl:
+        return end - view.ttl, end
     if start is not None:
         return _aware(start), end
     last = view.most_recent_end_time

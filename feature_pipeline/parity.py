@@ -147,6 +147,7 @@ def check_parity(
     import pandas as pd
 
     from feature_pipeline.feature_store import open_store
+    from fraud_platform.point_in_time import forget_cached_listings
 
     started = time.perf_counter()
     store = store or open_store()
@@ -183,6 +184,7 @@ def check_parity(
     # The file offline store keeps one entity row per join key and timestamp, so rows in
     # which a repeated entity appears go in separate calls.
     shortest = min(len(values) for values in samples.values())
+    forget_cached_listings()
     offline = pd.concat(
         [
             store.get_historical_features(

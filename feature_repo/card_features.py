@@ -67,5 +67,8 @@ card_profile_features = FeatureView(
     source=card_profile_source,
     online=True,
     description="Reference data of the card: issue time, credit limit and home location.",
-    tags={"team": "fraud", "table": "silver/card_profile_features"},
+    # A snapshot, rewritten whole from the card reference data: its event times are issue
+    # dates, so a changed credit limit or a new card of an old issue date is not "newer".
+    # The project's materialization reads such a view whole on every run.
+    tags={"team": "fraud", "table": "silver/card_profile_features", "snapshot": "true"},
 )

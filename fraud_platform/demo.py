@@ -60,8 +60,12 @@ def output_to(log_file: Path) -> Iterator[None]:
             os.close(saved[1])
 
 
-def run_dag(dag_id: str, dags_folder: Path, conf: dict[str, Any] | None = None) -> dict:
+def run_dag(dag_id: str, dags_folder: Path, conf: dict[str, Any] | None = None,
+            logical_date: datetime | None = None) -> dict:
     """Run one DAG in-process with ``dag.test()``; return each task's XCom value.
+
+    The DAGs are parsed afresh for every run: ``dag.test(run_conf=...)`` leaves the conf
+    in the DAG object's params, where a later run of the same object would find it.
 
     Raises:
         StepFailed: naming the failed tasks.
@@ -71,7 +75,7 @@ def run_dag(dag_id: str, dags_folder: Path, conf: dict[str, Any] | None = None) 
     bag = DagBag(dag_folder=str(dags_folder))
     if bag.import_errors:
         raise StepFailed(f"DAG import errors: {bag.import_errors}")
-    run = bag.get_dag(dag_id).test(run_conf=conf)
+    run = bag.get_dag(dag_id).test(run_conf=conf, logical_date=logical_date)
     instances = run.get_task_instances()
     failed = [ti.task_id for ti in instances if str(ti.state) != "success"]
     if str(run.state) != "success":
@@ -151,7 +155,7 @@ def main(
     console.print(f"  Redis ping ok: {smoke['redis_ping']['redis']}")
 
     today = datetime.now(UTC).date()
-    held_back = today - timedelta(days=LABEL_SETTLEMENT_DAYS + 1)
+    held_back = held_back_day(today)
     last_day = held_back - timedelta(days=1)
     first_day = last_day - timedelta(days=days - 1)
 
@@ -219,6 +223,12 @@ LABEL_SETTLEMENT_DAYS = 7
 TEST_DAYS = 2
 
 
+def held_back_day(today: date) -> date:
+    """The demo's held-back day: a settlement window and a day before ``today``, so that
+    every label of the days before it has arrived by yesterday."""
+    return today - timedelta(days=LABEL_SETTLEMENT_DAYS + 1)
+
+
 def training_windows(first_day: date, last_day: date) -> dict[str, date]:
     """Test on the last two days; train on the days before them less a gap of the label
     delay (the model is trained as of the test window's start, when the labels of the
@@ -256,7 +266,7 @@ def score_examples(url: str, headers: dict[str, str], day: date, per_kind: int =
     the held-back day, which no feature table or Redis key has seen yet."""
     import httpx
 
-    transactions, labels = held_back_day(day)
+    transactions, labels = landing_day(day)
     frauds = labels[labels["is_fraud"] == 1]
     chosen = (transactions.merge(frauds[["transaction_id", "fraud_scenario"]],
                                  on="transaction_id")
@@ -288,9 +298,9 @@ def request_body(row: Any) -> dict[str, Any]:
             "longitude": float(row.longitude), "channel": row.channel}
 
 
-def held_back_day(day: date):
-    """The held-back day's generated transactions and every label of them, read from
-    ``landing/`` (JSON Lines), where the feature pipeline has not taken them yet."""
+def landing_day(day: date):
+    """A day's generated transactions and every label of them, read from ``landing/``
+    (JSON Lines), whether or not the feature pipeline has taken them in yet."""
     import gzip
     import io
 

@@ -192,7 +192,7 @@ def _historical(store: FeatureStore, entity: pd.DataFrame, features: Any) -> pd.
     return job.to_df()
 
 
-def _forget_cached_listings() -> None:
+def forget_cached_listings() -> None:
     """Drop s3fs's cached filesystems, whose listings (and ETags) outlive a rewrite of
     the feature tables: a process that builds a set, then builds again after the feature
     pipeline replaced a partition, would otherwise read the old listing and fail."""
@@ -225,7 +225,7 @@ def historical_features(
     if transactions[ROW_ID].duplicated().any():
         raise ValueError(f"{ROW_ID} must be unique in the transactions")
     entity = entity_frame(transactions)
-    _forget_cached_listings()
+    forget_cached_listings()
     parts = [
         part[[ROW_ID, *names]]
         for batch in _batches(entity, batch_rows) if len(batch)

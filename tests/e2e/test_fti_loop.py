@@ -15,13 +15,14 @@ import signal
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
 import pendulum
 import pytest
 
+from tests.conftest import REPO_ROOT
 from tests.inference.conftest import API_KEY, free_port, start_api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.dags]
@@ -38,11 +39,11 @@ def midnight(day: date) -> pendulum.DateTime:
     return pendulum.datetime(day.year, day.month, day.day, tz="UTC")
 
 
-def run(bag, dag_id: str, logical: date, conf: dict | None = None) -> dict[str, Any]:
-    """One ``dag.test()`` run; each task's XCom value."""
-    dag_run = bag.get_dag(dag_id).test(logical_date=midnight(logical), run_conf=conf)
-    assert str(dag_run.state) == "success", f"{dag_id} at {logical} failed"
-    return {ti.task_id: ti.xcom_pull(task_ids=ti.task_id) for ti in dag_run.get_task_instances()}
+def run(dag_id: str, logical: date, conf: dict | None = None) -> dict[str, Any]:
+    """One ``dag.test()`` run at ``logical`` midnight; each task's XCom value."""
+    from fraud_platform.demo import run_dag
+
+    return run_dag(dag_id, REPO_ROOT / "pipelines", conf, midnight(logical))
 
 
 def card_redis_state(card_id: str) -> float | None:
@@ -56,12 +57,10 @@ def card_redis_state(card_id: str) -> float | None:
 
 
 @pytest.fixture(scope="module")
-def loop(stack_env, dagbag, tmp_path_factory) -> Iterator[dict[str, Any]]:
+def loop(stack_env, airflow_db, tmp_path_factory) -> Iterator[dict[str, Any]]:
     from feature_pipeline import pipeline
     from feature_pipeline.feature_store import apply_definitions
-    from fraud_platform.point_in_time import read_transactions
     from fraud_platform.redis_client import redis_client
-    from fraud_platform.settings import S3Settings
 
     folder = tmp_path_factory.mktemp("e2e")
     env = {
@@ -78,28 +77,27 @@ def loop(stack_env, dagbag, tmp_path_factory) -> Iterator[dict[str, Any]]:
             patch.setenv(key, value)
         with redis_client() as client:
             client.flushdb()
-        s3 = S3Settings()
         results["generated"] = pipeline.generate(FIRST, (HELD_BACK - FIRST).days + 1,
                                                  n_cards=400, n_merchants=200,
                                                  fraud_rate=0.03, seed=5)
         apply_definitions(check=False)
-        results["backfill"] = run(dagbag, "feature_pipeline", BACKFILL_END + timedelta(days=1),
+        results["backfill"] = run("feature_pipeline", BACKFILL_END + timedelta(days=1),
                                   {"first_day": FIRST.isoformat(),
                                    "last_day": BACKFILL_END.isoformat()})
         day1, day2 = INTERVALS
-        last_card = read_transactions(*[datetime.combine(d, datetime.min.time(), UTC)
-                                        for d in (day1, day1 + timedelta(days=1))], s3
-                                      ).sort_values("event_timestamp").iloc[-1]
+        from fraud_platform.demo import landing_day
+
+        last_card = landing_day(day1)[0].sort_values("event_timestamp").iloc[-1]
         results["card"] = {"id": last_card.card_id, "before": card_redis_state(
             last_card.card_id), "event": last_card.event_timestamp.timestamp()}
-        results["interval_1"] = run(dagbag, "feature_pipeline", day1 + timedelta(days=1))
+        results["interval_1"] = run("feature_pipeline", day1 + timedelta(days=1))
         results["card"]["after_1"] = card_redis_state(last_card.card_id)
         results["late_labels"] = pipeline.ingest(day2, LABELS_UNTIL, feeds=["labels"])
-        results["training"] = run(dagbag, "training", day2, {
+        results["training"] = run("training", day2, {
             "train_days": 7, "test_days": 2, "label_delay_days": 7})
-        results["batch_1"] = run(dagbag, "batch_inference", day1 + timedelta(days=1))
-        results["interval_2"] = run(dagbag, "feature_pipeline", day2 + timedelta(days=1))
-        results["batch_2"] = run(dagbag, "batch_inference", day2 + timedelta(days=1))
+        results["batch_1"] = run("batch_inference", day1 + timedelta(days=1))
+        results["interval_2"] = run("feature_pipeline", day2 + timedelta(days=1))
+        results["batch_2"] = run("batch_inference", day2 + timedelta(days=1))
         from feature_pipeline.parity import check_parity
 
         results["parity"] = check_parity(sample_size=100)
@@ -120,9 +118,9 @@ def score_held_back(url: str) -> dict[str, Any]:
     the latency of sequential single requests."""
     import httpx
 
-    from fraud_platform.demo import held_back_day, request_body
+    from fraud_platform.demo import landing_day, request_body
 
-    transactions, labels = held_back_day(HELD_BACK)
+    transactions, labels = landing_day(HELD_BACK)
     fraud_ids = set(labels.loc[labels["is_fraud"] == 1, "transaction_id"])
     bodies = [request_body(row) for row in transactions.itertuples()]
     scores = []

@@ -1,0 +1,109 @@
+"""``python -m fraud_platform.airflow_chain``: one full chain of DAG runs through Airflow's
+own REST API (v2), each waited for before the next starts.
+
+For a running Airflow (``make airflow``): the smoke test, the feature pipeline for a day,
+the weekly training as of the following midnight, then batch inference of the day. Each
+DAG is unpaused first (a triggered run of a paused DAG would wait forever), and the chain
+stops at the first run that does not succeed, naming it. The token comes from
+``POST /auth/token`` with the admin password that ``airflow standalone`` generated
+(``$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated``) unless given.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+
+app = typer.Typer(add_completion=False)
+console = Console()
+FINISHED = {"success", "failed"}
+
+
+def chain(day: date, training: dict[str, Any]) -> list[tuple[str, datetime, dict[str, Any]]]:
+    """The runs, in order: DAG id, logical date and conf."""
+    after = datetime(day.year, day.month, day.day) + timedelta(days=1)
+    return [
+        ("00_smoke_test_stack", after, {}),
+        ("feature_pipeline", after, {}),         # the data interval is the day before
+        ("training", after, training),           # trained as of the day's end
+        ("batch_inference", after, {}),
+    ]
+
+
+def admin_password(airflow_home: Path, user: str) -> str:
+    generated = airflow_home / "simple_auth_manager_passwords.json.generated"
+    if not generated.is_file():
+        raise typer.BadParameter(f"no {generated}: start Airflow with `make airflow`, or pass "
+                                 "--password")
+    return json.loads(generated.read_text())[user]
+
+
+class AirflowApi:
+    """The few calls of Airflow's REST API the chain needs."""
+
+    def __init__(self, url: str, user: str, password: str) -> None:
+        token = httpx.post(f"{url}/auth/token", json={"username": user, "password": password},
+                           timeout=30)
+        token.raise_for_status()
+        self.client = httpx.Client(base_url=f"{url}/api/v2", timeout=30, headers={
+            "Authorization": f"Bearer {token.json()['access_token']}"})
+
+    def unpause(self, dag_id: str) -> None:
+        self.client.patch(f"/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
+
+    def trigger(self, dag_id: str, logical: datetime, conf: dict[str, Any]) -> str:
+        response = self.client.post(f"/dags/{dag_id}/dagRuns", json={
+            "logical_date": logical.strftime("%Y-%m-%dT%H:%M:%SZ"), "conf": conf})
+        response.raise_for_status()
+        return response.json()["dag_run_id"]
+
+    def wait(self, dag_id: str, run_id: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.client.get(f"/dags/{dag_id}/dagRuns/{run_id}").json()["state"]
+            if state in FINISHED:
+                return state
+            time.sleep(3)
+        return "timed out"
+
+
+@app.command()
+def main(
+    day: Annotated[datetime, typer.Option("--date", formats=["%Y-%m-%d"],
+                                          help="The day to process (its data must have "
+                                               "landed).")],
+    url: Annotated[str, typer.Option(help="Airflow's API server.")] = "http://127.0.0.1:8080",
+    user: Annotated[str, typer.Option()] = "admin",
+    password: Annotated[str | None, typer.Option(help="Default: the generated one.")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each run.")] = 1800,
+    training: Annotated[str, typer.Option(
+        help='Params of the training run, as JSON, e.g. \'{"train_days": 7, "test_days": 2}\' '
+             "for the demo's two weeks of data.")] = "{}",
+) -> None:
+    """Trigger the chain of DAG runs for ``--date`` and wait for each in turn."""
+    home = Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow"))
+    api = AirflowApi(url, user, password or admin_password(home, user))
+    for dag_id, logical, conf in chain(day.date(), json.loads(training)):
+        api.unpause(dag_id)
+        run_id = api.trigger(dag_id, logical, conf)
+        started = time.monotonic()
+        with console.status(f"{dag_id} ({run_id}) running..."):
+            state = api.wait(dag_id, run_id, timeout)
+        took = time.monotonic() - started
+        if state != "success":
+            console.print(f"[red]✗ {dag_id}[/red] {state} after {took:.0f}s: see the run "
+                          f"{run_id} in the UI ({url})")
+            raise typer.Exit(1)
+        console.print(f"[green]✓ {dag_id}[/green] {run_id} in {took:.0f}s")
+
+
+if __name__ == "__main__":
+    app()
