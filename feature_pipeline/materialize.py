@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import numpy as np
 import typer
 
+from fraud_platform.resp import encode
 from fraud_platform.settings import RedisSettings, S3Settings
 
 if TYPE_CHECKING:
@@ -333,17 +334,9 @@ class _RespConnection:
         if kwargs.get("db"):
             self.call("SELECT", str(kwargs["db"]))
 
-    @staticmethod
-    def pack(*args: str | bytes) -> bytes:
-        parts = [b"*%d\r\n" % len(args)]
-        for arg in args:
-            data = arg.encode() if isinstance(arg, str) else arg
-            parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
-        return b"".join(parts)
-
     def call(self, *args: str | bytes) -> Any:
         """One command, its reply."""
-        self._sock.sendall(self.pack(*args))
+        self._sock.sendall(encode(*args))
         return self._read_with_hiredis(1)[0]
 
     def exchange(self, buffers: list[np.ndarray], integers: int,

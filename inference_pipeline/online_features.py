@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from inference_pipeline.redis_pipe import encode
+from fraud_platform.resp import encode
 
 if TYPE_CHECKING:
     from feast import FeatureStore

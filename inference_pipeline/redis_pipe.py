@@ -21,20 +21,12 @@ from typing import Any
 
 import hiredis
 
+from fraud_platform.resp import encode
 from fraud_platform.settings import RedisSettings
 
 
 class RedisUnavailableError(RuntimeError):
     """Redis did not answer: refused, reset, timed out, or replied with an error."""
-
-
-def encode(*args: str | bytes) -> bytes:
-    """One command in RESP (the wire format), for pipelines assembled in advance."""
-    parts = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        data = arg.encode() if isinstance(arg, str) else arg
-        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(parts)
 
 
 PING = encode("PING")

@@ -9,8 +9,8 @@ from feast.infra.online_stores.helpers import _redis_key
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey
 from feast.protos.feast.types.Value_pb2 import Value
 
+from fraud_platform.resp import encode
 from inference_pipeline.online_features import EntityPlan, ViewPlan, decode_value, key_function
-from inference_pipeline.redis_pipe import encode
 
 
 @pytest.mark.parametrize("proto", [
