@@ -697,7 +697,10 @@ def _event_micros(column: pa.ChunkedArray) -> np.ndarray:
 
 
 def _aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    """``value`` in UTC as a plain ``datetime`` (naive means UTC). Airflow passes
+    pendulum's DateTime, whose arithmetic drops a ``datetime.timezone`` tzinfo."""
+    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return datetime.combine(aware.date(), aware.timetz())
 
 
 def read_latest(writer: RedisFeatureWriter, start: datetime, end: datetime,
