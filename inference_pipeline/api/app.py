@@ -9,6 +9,7 @@ trips (see ``inference_pipeline.scoring``).
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations, and
 # they refer to objects local to create_app (the API key scheme, the batch limit).
 import asyncio
+import gc
 import hmac
 import logging
 import time
@@ -66,6 +67,7 @@ def create_app(api: ApiSettings | None = None, models: ModelSettings | None = No
         if holder_.current is None:
             await asyncio.to_thread(holder_.refresh)
         _record_model(holder_)
+        settle_heap()
         refresher = asyncio.create_task(_follow_alias(holder_, models.refresh_seconds))
         try:
             yield
@@ -84,6 +86,7 @@ def create_app(api: ApiSettings | None = None, models: ModelSettings | None = No
             await asyncio.sleep(every)
             if await asyncio.to_thread(holder_.refresh):
                 _record_model(holder_)
+                settle_heap()
 
     app = FastAPI(
         title="Card fraud scoring",
@@ -185,3 +188,16 @@ def _json(payload: Score | BatchScores) -> Response:
     the model still documents the response in the OpenAPI schema."""
     return Response(payload.__pydantic_serializer__.to_json(payload),
                     media_type="application/json")
+
+
+def settle_heap() -> None:
+    """Collect once, then move every object alive now out of the collector's sight.
+
+    After start-up the process holds about half a million long-lived objects (Feast,
+    MLflow, the model); the collector's full pass over them, which the steady allocation
+    of request handling triggers every few seconds, stopped the event loop for 350 to 380
+    ms (measured under load: p99 at concurrency 8 went from 9 ms to over 200 ms, and
+    requests waiting on Redis timed out). Frozen objects are never scanned.
+    """
+    gc.collect()
+    gc.freeze()
