@@ -143,6 +143,11 @@ def test_incremental_runs_continue_from_the_registry(materialized, feature_table
     store = open_store()
     later = materialize(AS_OF + timedelta(hours=1))
     for name, view in later["views"].items():
+        if name == "card_profile_features":  # a snapshot: read whole on every run
+            ttl = store.get_feature_view(name).ttl
+            assert view["start"] == (AS_OF + timedelta(hours=1) - ttl).isoformat()
+            assert view["keys"] > 0
+            continue
         assert view["start"] == (AS_OF - timedelta(minutes=15)).isoformat(), name
         assert view["keys"] == 0, "no rows after AS_OF"
     store.materialize_incremental(AS_OF + timedelta(hours=2))
