@@ -14,12 +14,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from fraud_platform.model_registry import alias_version, load_version
-from inference_pipeline.online_features import ServingPlan
+from inference_pipeline.online_features import FULL_NAME_SEPARATOR, ServingPlan
 from inference_pipeline.schemas import ModelRef
 from inference_pipeline.settings import ModelSettings
 
@@ -53,6 +54,12 @@ class ServedModel:
     decline: float
     plan: ServingPlan
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @cached_property
+    def short_names(self) -> tuple[tuple[str, str], ...]:
+        """``(full name, feature name)`` of each input, for the missing-feature list;
+        derived once per loaded model, not per scored batch."""
+        return tuple((name, name.split(FULL_NAME_SEPARATOR, 1)[1]) for name in self.features)
 
     @classmethod
     def build(cls, ref: ModelRef, booster: xgb.Booster, metadata: dict[str, Any],

@@ -124,6 +124,8 @@ class ServingPlan:
         """Fields a request must supply for the on-demand views."""
         self.join_keys = tuple(entity.join_key for entity in entities)
         self.stored_views = tuple(view.name for e in entities for view in e.views)
+        self.views_by_join_key = {e.join_key: tuple(v.name for v in e.views)
+                                  for e in entities}
 
     @classmethod
     def resolve(cls, store: FeatureStore, service_name: str) -> ServingPlan:

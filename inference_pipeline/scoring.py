@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from inference_pipeline.model import ModelHolder, ServedModel
-from inference_pipeline.online_features import FULL_NAME_SEPARATOR, OnlineFeatures
+from inference_pipeline.online_features import OnlineFeatures
 from inference_pipeline.redis_pipe import RedisPipe
 from inference_pipeline.schemas import Score, Transaction
 
@@ -52,15 +52,14 @@ def to_scores(model: ServedModel, transactions: Sequence[Transaction],
               features: OnlineFeatures, probabilities: np.ndarray) -> list[Score]:
     """One response per transaction: probability, decision, freshness and flags."""
     plan = model.plan
-    views_of = {e.join_key: [v.name for v in e.views] for e in plan.entities}
-    short = [(name, name.split(FULL_NAME_SEPARATOR, 1)[1]) for name in model.features]
     scores = []
     for row, (transaction, probability) in enumerate(
             zip(transactions, probabilities.tolist(), strict=True)):
         times = [t for view in plan.stored_views
                  if (t := features.event_times[view][row]) is not None]
         unknown = {
-            flag: not any(features.row_found(view, row) for view in views_of.get(key, ()))
+            flag: not any(features.row_found(view, row)
+                          for view in plan.views_by_join_key.get(key, ()))
             for key, flag in UNKNOWN_FLAGS.items()
         }
         scores.append(Score.model_construct(
@@ -71,7 +70,7 @@ def to_scores(model: ServedModel, transactions: Sequence[Transaction],
             model=model.ref,
             feature_age_seconds=(transaction.timestamp.timestamp() - max(times)
                                  if times else None),
-            missing_features=[feature for name, feature in short
+            missing_features=[feature for name, feature in model.short_names
                               if features.values[name][row] is None],
             **unknown,
         ))
