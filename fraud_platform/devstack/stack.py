@@ -59,11 +59,11 @@ class LocalStack:
         """What ``up`` starts: the stores the pipelines need."""
         return [self.redis, self.s3]
 
-    def start_api(self, timeout: float = 120.0) -> None:
-        """(Re)start the scoring API with the stack's environment, so that it runs the
-        current code and configuration."""
+    def start_api(self, timeout: float = 120.0, env: dict[str, str] | None = None) -> None:
+        """(Re)start the scoring API with the stack's environment (plus ``env``), so that
+        it runs the current code and configuration."""
         self.api.stop()
-        self.api.env = self.environment()
+        self.api.env = {**self.environment(), **(env or {})}
         self.api.start(timeout)
 
     def up(self) -> dict[str, float]:
