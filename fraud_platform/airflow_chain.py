@@ -3,8 +3,10 @@ own REST API (v2), each waited for before the next starts.
 
 For a running Airflow (``make airflow``): the smoke test, the feature pipeline for a day,
 the weekly training as of the following midnight, then batch inference of the day. Each
-DAG is unpaused first (a triggered run of a paused DAG would wait forever), and the chain
-stops at the first run that does not succeed, naming it. The token comes from
+DAG is unpaused (a triggered run of a paused DAG would wait forever), and the chain stops
+at the first run that does not succeed, naming it. Unpausing also starts the DAG's
+schedule: Airflow creates a run for its latest interval, which fails where no data landed
+for it (the demo's data ends a week ago); the chain's own runs go first. The token comes from
 ``POST /auth/token`` with the admin password that ``airflow standalone`` generated
 (``$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated``) unless given.
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,15 +29,25 @@ console = Console()
 FINISHED = {"success", "failed"}
 
 
-def chain(day: date, training: dict[str, Any]) -> list[tuple[str, datetime, dict[str, Any]]]:
-    """The runs, in order: DAG id, logical date and conf."""
-    after = datetime(day.year, day.month, day.day) + timedelta(days=1)
+Run = tuple[str, datetime, dict[str, Any], tuple[datetime, datetime] | None]
+
+
+def chain(day: date, training: dict[str, Any]) -> list[Run]:
+    """The runs, in order: DAG id, logical date, conf and data interval (None: the one
+    the DAG's schedule infers for the logical date)."""
+    after = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
     return [
-        ("00_smoke_test_stack", after, {}),
-        ("feature_pipeline", after, {}),         # the data interval is the day before
-        ("training", after, training),           # trained as of the day's end
-        ("batch_inference", after, {}),
+        ("00_smoke_test_stack", after, {}, None),
+        ("feature_pipeline", after, {}, None),         # the interval is the day before
+        ("materialize_online", after, {}, None),       # the day's last hour, again
+        # Trained as of the day's end, not of the Sunday before it that @weekly infers.
+        ("training", after, training, (after - timedelta(days=7), after)),
+        ("batch_inference", after, {}, None),
     ]
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def admin_password(airflow_home: Path, user: str) -> str:
@@ -59,9 +71,30 @@ class AirflowApi:
     def unpause(self, dag_id: str) -> None:
         self.client.patch(f"/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
 
-    def trigger(self, dag_id: str, logical: datetime, conf: dict[str, Any]) -> str:
-        response = self.client.post(f"/dags/{dag_id}/dagRuns", json={
-            "logical_date": logical.strftime("%Y-%m-%dT%H:%M:%SZ"), "conf": conf})
+    def trigger(self, dag_id: str, logical: datetime, conf: dict[str, Any],
+                interval: tuple[datetime, datetime] | None = None) -> str:
+        # run_after is the logical date, not now: the scheduler starts queued runs in the
+        # order of run_after, so this run goes before the one for the latest interval that
+        # unpausing the DAG makes its schedule create (max_active_runs is 1).
+        body = {"logical_date": _iso(logical), "run_after": _iso(logical), "conf": conf}
+        if interval is not None:
+            body |= {"data_interval_start": _iso(interval[0]),
+                     "data_interval_end": _iso(interval[1])}
+        response = self.client.post(f"/dags/{dag_id}/dagRuns", json=body)
+        if response.status_code == 409:
+            # One run per logical date: a rerun of the chain replaces a finished run (its
+            # conf and interval may differ), and never one still in progress.
+            runs = self.client.get(f"/dags/{dag_id}/dagRuns", params={
+                "logical_date_gte": _iso(logical), "logical_date_lte": _iso(logical)})
+            runs.raise_for_status()
+            existing = runs.json()["dag_runs"][0]
+            if existing["state"] not in FINISHED:
+                raise typer.BadParameter(
+                    f"{dag_id} run {existing['dag_run_id']} for {_iso(logical)} is "
+                    f"{existing['state']}: wait for it, or mark it failed, and rerun")
+            self.client.delete(f"/dags/{dag_id}/dagRuns/{existing['dag_run_id']}"
+                               ).raise_for_status()
+            response = self.client.post(f"/dags/{dag_id}/dagRuns", json=body)
         response.raise_for_status()
         return response.json()["dag_run_id"]
 
@@ -91,9 +124,9 @@ def main(
     """Trigger the chain of DAG runs for ``--date`` and wait for each in turn."""
     home = Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow"))
     api = AirflowApi(url, user, password or admin_password(home, user))
-    for dag_id, logical, conf in chain(day.date(), json.loads(training)):
+    for dag_id, logical, conf, interval in chain(day.date(), json.loads(training)):
+        run_id = api.trigger(dag_id, logical, conf, interval)
         api.unpause(dag_id)
-        run_id = api.trigger(dag_id, logical, conf)
         started = time.monotonic()
         with console.status(f"{dag_id} ({run_id}) running..."):
             state = api.wait(dag_id, run_id, timeout)
