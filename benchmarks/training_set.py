@@ -69,6 +69,11 @@ def main(
         t = time.perf_counter()
         labelled = dataset.labelled_transactions(*window, labels_known_at=None)
         seconds["read_bronze"] = time.perf_counter() - t
+    if labelled.empty:
+        raise typer.BadParameter(
+            f"no labelled transactions in bronze from {start:%Y-%m-%d} to {end:%Y-%m-%d}: "
+            "ingest those days first (make demo, make bench-features), or pass the days "
+            "that were with --start and --end")
     figures["labelled_in_window"] = len(labelled)
     figures["resampled"] = rows > len(labelled)
     labelled = resample(labelled, rows)
