@@ -79,7 +79,7 @@ bench-training: up ## Point-in-time training set and training (TRAINING_ROWS; se
 serve: up ## The scoring API in the foreground on http://127.0.0.1:8000 (docs at /docs)
 	@$(WITH_STACK) exec $(BIN)/inference-pipeline serve --port 8000
 
-airflow-chain: up ## Trigger smoke test, features, training, batch scoring for DATE via Airflow's API
+airflow-chain: up ## Run every DAG for DATE through Airflow's API (with make airflow running)
 	@$(WITH_STACK) $(BIN)/python -m fraud_platform.airflow_chain --date $(DATE) \
 	  --training '$(TRAINING_PARAMS)'
 

@@ -70,6 +70,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks import materialize as bench
+from fraud_platform.devstack.services import free_port
 
 DB = 13
 SERVICE = "fraud_detection_v1"
@@ -285,13 +286,6 @@ def prepare_data(cards: int, base_connection: str) -> dict[str, Any]:
     figures["materialize_s"] = round(time.perf_counter() - started, 2)
     figures["keys"] = {view: r["keys"] for view, r in result["views"].items()}
     return figures
-
-
-def free_port() -> int:
-    """A TCP port of 127.0.0.1 that nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _get(port: int, path: str, timeout: float = 2.0) -> tuple[int, bytes]:

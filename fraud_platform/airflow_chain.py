@@ -2,7 +2,8 @@
 own REST API (v2), each waited for before the next starts.
 
 For a running Airflow (``make airflow``): the smoke test, the feature pipeline for a day,
-the weekly training as of the following midnight, then batch inference of the day. Each
+the hourly materialization of its last hour, the weekly training as of the following
+midnight, then batch inference of the day. Each
 DAG is unpaused (a triggered run of a paused DAG would wait forever), and the chain stops
 at the first run that does not succeed, naming it. Unpausing also starts the DAG's
 schedule: Airflow creates a run for its latest interval, which fails where no data landed
@@ -18,7 +19,7 @@ import os
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import httpx
 import typer
@@ -29,20 +30,26 @@ console = Console()
 FINISHED = {"success", "failed"}
 
 
-Run = tuple[str, datetime, dict[str, Any], tuple[datetime, datetime] | None]
+class Run(NamedTuple):
+    """One run of the chain."""
+
+    dag_id: str
+    logical: datetime
+    conf: dict[str, Any]
+    interval: tuple[datetime, datetime] | None
+    """None: the interval the DAG's schedule infers for the logical date."""
 
 
 def chain(day: date, training: dict[str, Any]) -> list[Run]:
-    """The runs, in order: DAG id, logical date, conf and data interval (None: the one
-    the DAG's schedule infers for the logical date)."""
+    """The runs for ``day``, in order."""
     after = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
     return [
-        ("00_smoke_test_stack", after, {}, None),
-        ("feature_pipeline", after, {}, None),         # the interval is the day before
-        ("materialize_online", after, {}, None),       # the day's last hour, again
+        Run("00_smoke_test_stack", after, {}, None),
+        Run("feature_pipeline", after, {}, None),      # the interval is the day before
+        Run("materialize_online", after, {}, None),    # the day's last hour, again
         # Trained as of the day's end, not of the Sunday before it that @weekly infers.
-        ("training", after, training, (after - timedelta(days=7), after)),
-        ("batch_inference", after, {}, None),
+        Run("training", after, training, (after - timedelta(days=7), after)),
+        Run("batch_inference", after, {}, None),
     ]
 
 
@@ -71,12 +78,12 @@ class AirflowApi:
     def unpause(self, dag_id: str) -> None:
         self.client.patch(f"/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
 
-    def trigger(self, dag_id: str, logical: datetime, conf: dict[str, Any],
-                interval: tuple[datetime, datetime] | None = None) -> str:
+    def trigger(self, run: Run) -> str:
         # run_after is the logical date, not now: the scheduler starts queued runs in the
         # order of run_after, so this run goes before the one for the latest interval that
         # unpausing the DAG makes its schedule create (max_active_runs is 1).
-        body = {"logical_date": _iso(logical), "run_after": _iso(logical), "conf": conf}
+        dag_id, logical, interval = run.dag_id, run.logical, run.interval
+        body = {"logical_date": _iso(logical), "run_after": _iso(logical), "conf": run.conf}
         if interval is not None:
             body |= {"data_interval_start": _iso(interval[0]),
                      "data_interval_end": _iso(interval[1])}
@@ -101,7 +108,9 @@ class AirflowApi:
     def wait(self, dag_id: str, run_id: str, timeout: float) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            state = self.client.get(f"/dags/{dag_id}/dagRuns/{run_id}").json()["state"]
+            response = self.client.get(f"/dags/{dag_id}/dagRuns/{run_id}")
+            response.raise_for_status()
+            state = response.json()["state"]
             if state in FINISHED:
                 return state
             time.sleep(3)
@@ -124,8 +133,9 @@ def main(
     """Trigger the chain of DAG runs for ``--date`` and wait for each in turn."""
     home = Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow"))
     api = AirflowApi(url, user, password or admin_password(home, user))
-    for dag_id, logical, conf, interval in chain(day.date(), json.loads(training)):
-        run_id = api.trigger(dag_id, logical, conf, interval)
+    for run in chain(day.date(), json.loads(training)):
+        dag_id = run.dag_id
+        run_id = api.trigger(run)
         api.unpause(dag_id)
         started = time.monotonic()
         with console.status(f"{dag_id} ({run_id}) running..."):

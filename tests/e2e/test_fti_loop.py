@@ -22,8 +22,9 @@ import numpy as np
 import pendulum
 import pytest
 
+from fraud_platform.devstack.services import free_port
 from tests.conftest import REPO_ROOT
-from tests.inference.conftest import API_KEY, free_port, start_api
+from tests.inference.conftest import API_KEY, start_api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.dags]
 

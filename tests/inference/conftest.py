@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ import httpx
 import pytest
 
 from fraud_platform.devstack.config import StackConfig
-from fraud_platform.devstack.services import RedisService
+from fraud_platform.devstack.services import RedisService, free_port
 from tests.conftest import REPO_ROOT
 from tests.integration.training_fixtures import (
     END,
@@ -40,12 +39,6 @@ API_KEY = "test-api-key"
 WORLD_VARIABLES = ("FRAUD_S3_PREFIX", "FEAST_REGISTRY_PATH", "MLFLOW_TRACKING_URI",
                    "FRAUD_MODEL_NAME", "FRAUD_MLFLOW_EXPERIMENT", "REDIS_CONNECTION_STRING",
                    "FRAUD_TRAINING_BATCH_ROWS")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

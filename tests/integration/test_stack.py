@@ -11,6 +11,7 @@ import psutil
 import pytest
 
 from fraud_platform.devstack.config import StackConfig
+from fraud_platform.devstack.services import free_port
 from fraud_platform.devstack.stack import LocalStack
 from fraud_platform.errors import StackNotReadyError
 from fraud_platform.redis_client import check_redis_ready, redis_client
@@ -18,12 +19,6 @@ from fraud_platform.s3 import check_s3_ready, s3_client
 from fraud_platform.settings import RedisSettings, S3Settings
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_s3_ready_reports_endpoint_and_status(stack_env: dict[str, str]) -> None:
