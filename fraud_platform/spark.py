@@ -8,6 +8,7 @@ so that MinIO and SeaweedFS work as well as AWS S3.
 from __future__ import annotations
 
 import os
+import sys
 from typing import TYPE_CHECKING
 
 from fraud_platform.errors import StackNotReadyError
@@ -72,6 +73,9 @@ def build_spark_session(
     s3 = s3 or S3Settings()
     # The JVM reads these at launch; they must be set before the gateway starts.
     os.environ.setdefault("SPARK_LOCAL_IP", spark.local_ip)
+    # Python workers (the feature windows' Polars kernels) run this interpreter, with this
+    # environment's packages; a cluster's executors need the same environment.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     jars = s3a_jars(spark)
     builder = (
         SparkSession.builder.appName(app_name)

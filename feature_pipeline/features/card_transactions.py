@@ -7,13 +7,26 @@ the same instant are included. Several transactions at one instant give one row.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 from feature_pipeline.features.geo import haversine_km
-from feature_pipeline.features.windows import micros, trailing
+from feature_pipeline.features.windows import (
+    TS,
+    as_batches,
+    by_entity,
+    epoch_micros,
+    in_range,
+    last_per_instant,
+    micros,
+    partition_frame,
+    trailing,
+)
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from pyspark.sql import DataFrame
 
 WINDOWS: dict[str, int] = {
@@ -25,6 +38,50 @@ WINDOWS: dict[str, int] = {
 }
 LOOKBACK_SECONDS = max(WINDOWS.values())
 """History a window's first day needs: compute over ``[start - 30 days, end]``."""
+
+
+def _window_schema() -> pa.Schema:
+    """What the Polars kernel returns: raw window statistics and the previous instant."""
+    import pyarrow as pa
+
+    fields = [("card_id", pa.string()), (TS, pa.int64())]
+    for name in WINDOWS:
+        fields += [(f"txn_count_{name}", pa.int64()), (f"_sum_{name}", pa.float64()),
+                   (f"amount_max_{name}", pa.float64())]
+    fields += [("distinct_merchants_24h", pa.int32()), ("_prev_ts_us", pa.int64()),
+               ("_prev_latitude", pa.float64()), ("_prev_longitude", pa.float64()),
+               ("latitude", pa.float64()), ("longitude", pa.float64()), ("amount", pa.float64())]
+    return pa.schema(fields)
+
+
+def card_windows(batches: Iterator[pa.RecordBatch], start_us: int, end_us: int
+                 ) -> Iterator[pa.RecordBatch]:
+    """The card rows of one partition (every transaction of its cards) in ``[start, end)``."""
+    import polars as pl
+
+    frame = partition_frame(batches)
+    if frame is None:
+        return
+    # The last of simultaneous transactions is the one with the greatest id.
+    frame = frame.sort("card_id", TS, "transaction_id")
+    aggregations: dict[int, list[pl.Expr]] = {
+        seconds: [
+            pl.len().alias(f"txn_count_{name}"),
+            pl.col("amount").sum().alias(f"_sum_{name}"),
+            pl.col("amount").max().alias(f"amount_max_{name}"),
+        ]
+        for name, seconds in WINDOWS.items()
+    }
+    aggregations[WINDOWS["24h"]].append(
+        pl.col("merchant_id").drop_nulls().n_unique().alias("distinct_merchants_24h")
+    )
+    rows = trailing(frame, "card_id", aggregations).filter(last_per_instant("card_id"))
+    same_card = pl.col("card_id") == pl.col("card_id").shift(1)
+    rows = rows.with_columns(
+        pl.when(same_card).then(pl.col(column).shift(1)).alias(f"_prev_{column.lstrip('_')}")
+        for column in (TS, "latitude", "longitude")
+    ).filter(in_range(start_us, end_us))
+    yield from as_batches(rows, _window_schema())
 
 
 def card_transaction_features(
@@ -42,68 +99,42 @@ def card_transaction_features(
         One row per (card_id, event_timestamp) with the window statistics, distinct
         merchants in 24 hours, and the step from the card's previous transaction.
     """
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     events = transactions.select(
         "transaction_id", "card_id", "merchant_id", "amount", "latitude", "longitude",
-        "event_timestamp",
-    ).withColumn("_ts_us", micros())
-    aggregates = []
-    for name, seconds in WINDOWS.items():
-        frame = trailing("card_id", seconds)
-        count = F.count("*").over(frame)
-        total = F.sum("amount").over(frame)
-        aggregates += [
+        micros().alias(TS),
+    )
+    kernel = partial(card_windows, start_us=epoch_micros(start), end_us=epoch_micros(end))
+    stats = by_entity(events, "card_id", kernel, _window_schema())
+
+    seconds_since = (F.col(TS) - F.col("_prev_ts_us")) / 1e6
+    distance = haversine_km(F.col("_prev_latitude"), F.col("_prev_longitude"),
+                            F.col("latitude"), F.col("longitude"))
+    event_timestamp = F.timestamp_micros(TS)
+    window_cols = []
+    for name in WINDOWS:
+        count, total = F.col(f"txn_count_{name}"), F.col(f"_sum_{name}")
+        window_cols += [
             count.alias(f"txn_count_{name}"),
             F.round(total, 2).alias(f"amount_sum_{name}"),
             F.round(total / count, 2).alias(f"amount_mean_{name}"),
-            F.max("amount").over(frame).alias(f"amount_max_{name}"),
+            F.col(f"amount_max_{name}"),
         ]
-    aggregates.append(
-        F.size(F.collect_set("merchant_id").over(trailing("card_id", WINDOWS["24h"]))).alias(
-            "distinct_merchants_24h"
-        )
-    )
-    windowed = events.select("*", *aggregates)
-
-    # One row per instant: of simultaneous transactions the one with the greatest id is
-    # the "last", whose amount and place the row reports.
-    same_instant = Window.partitionBy("card_id", "_ts_us").orderBy(F.col("transaction_id").desc())
-    per_instant = (
-        windowed.withColumn("_n", F.row_number().over(same_instant)).where("_n = 1").drop("_n")
-    )
-    previous = Window.partitionBy("card_id").orderBy("_ts_us")
-    prev_ts = F.lag("_ts_us").over(previous)
-    prev_lat = F.lag("latitude").over(previous)
-    prev_lon = F.lag("longitude").over(previous)
-    seconds_since = (F.col("_ts_us") - prev_ts) / 1e6
-    distance = haversine_km(prev_lat, prev_lon, F.col("latitude"), F.col("longitude"))
-    stepped = per_instant.select(
-        "*",
-        seconds_since.alias("seconds_since_prev_txn"),
-        F.round(distance, 3).alias("distance_from_prev_km"),
-        F.round(F.try_divide(distance, seconds_since / 3600), 3).alias("speed_from_prev_kmh"),
-    )
-    window_cols = [c for name in WINDOWS for c in (
-        f"txn_count_{name}", f"amount_sum_{name}", f"amount_mean_{name}", f"amount_max_{name}"
-    )]
-    return stepped.where(
-        (F.col("event_timestamp") >= F.lit(start)) & (F.col("event_timestamp") < F.lit(end))
-    ).select(
+    return stats.select(
         "card_id",
-        "event_timestamp",
+        event_timestamp.alias("event_timestamp"),
         F.lit(created).alias("created"),
         *window_cols,
         "distinct_merchants_24h",
-        "seconds_since_prev_txn",
-        "distance_from_prev_km",
-        "speed_from_prev_kmh",
+        seconds_since.alias("seconds_since_prev_txn"),
+        F.round(distance, 3).alias("distance_from_prev_km"),
+        F.round(F.try_divide(distance, seconds_since / 3600), 3).alias("speed_from_prev_kmh"),
         F.col("latitude").alias("last_latitude"),
         F.col("longitude").alias("last_longitude"),
         F.col("amount").alias("last_amount"),
         # The instant of the row's transaction as a value: serving needs it to compute the
         # time since the card's last transaction (Feast does not return event timestamps).
-        F.unix_seconds("event_timestamp").alias("last_txn_timestamp"),
-        F.date_format("event_timestamp", "yyyy-MM-dd").alias("event_date"),
+        F.unix_seconds(event_timestamp).alias("last_txn_timestamp"),
+        F.date_format(event_timestamp, "yyyy-MM-dd").alias("event_date"),
     )

@@ -9,16 +9,62 @@ At a merchant transaction at t, for each window w:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
-from feature_pipeline.features.windows import MICROS, trailing
+from feature_pipeline.features.windows import (
+    MICROS,
+    TS,
+    as_batches,
+    by_entity,
+    epoch_micros,
+    in_range,
+    last_per_instant,
+    partition_frame,
+    trailing,
+)
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from pyspark.sql import DataFrame
 
 MERCHANT_WINDOWS: dict[str, int] = {"1d": 86_400, "7d": 7 * 86_400, "30d": 30 * 86_400}
 LOOKBACK_SECONDS = max(MERCHANT_WINDOWS.values())
+
+
+def _window_schema() -> pa.Schema:
+    import pyarrow as pa
+
+    fields = [("merchant_id", pa.string()), (TS, pa.int64())]
+    for name in MERCHANT_WINDOWS:
+        fields += [(f"txn_count_{name}", pa.int64()), (f"fraud_count_{name}", pa.int64())]
+    return pa.schema(fields)
+
+
+def merchant_windows(batches: Iterator[pa.RecordBatch], start_us: int, end_us: int
+                     ) -> Iterator[pa.RecordBatch]:
+    """Transaction and known-fraud counts of one partition's merchant instants in
+    ``[start, end)``; the input holds transaction events and label events."""
+    import polars as pl
+
+    frame = partition_frame(batches)
+    if frame is None:
+        return
+    frame = frame.sort("merchant_id", TS, "_txn")
+    aggregations = {
+        seconds: [pl.col("_txn").sum().alias(f"txn_count_{name}"),
+                  pl.col("_fraud").sum().alias(f"fraud_count_{name}")]
+        for name, seconds in MERCHANT_WINDOWS.items()
+    }
+    rows = (
+        trailing(frame, "merchant_id", aggregations)
+        .filter(pl.col("_txn") == 1)
+        .filter(last_per_instant("merchant_id"))
+        .filter(in_range(start_us, end_us))
+    )
+    yield from as_batches(rows, _window_schema())
 
 
 def merchant_risk_features(
@@ -43,13 +89,12 @@ def merchant_risk_features(
             ``merchant_id``): labels arrive weeks late, so this reaches further back than
             ``transactions``. Defaults to ``transactions``.
     """
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     delay_us = int(extra_label_delay.total_seconds() * MICROS)
     txn_events = transactions.select(
         "merchant_id",
-        F.unix_micros("event_timestamp").alias("_ts_us"),
+        F.unix_micros("event_timestamp").alias(TS),
         F.lit(1).alias("_txn"),
         F.lit(0).alias("_fraud"),
     )
@@ -61,38 +106,29 @@ def merchant_risk_features(
         )
         .select(
             "merchant_id",
-            (F.unix_micros("label_timestamp") + F.lit(delay_us)).alias("_ts_us"),
+            (F.unix_micros("label_timestamp") + F.lit(delay_us)).alias(TS),
             F.lit(0).alias("_txn"),
             F.lit(1).alias("_fraud"),
         )
     )
-    events = txn_events.unionByName(fraud_events)
+    kernel = partial(merchant_windows, start_us=epoch_micros(start), end_us=epoch_micros(end))
+    stats = by_entity(txn_events.unionByName(fraud_events), "merchant_id", kernel,
+                      _window_schema())
     columns = []
-    for name, seconds in MERCHANT_WINDOWS.items():
-        frame = trailing("merchant_id", seconds)
-        txns = F.sum("_txn").over(frame)
-        frauds = F.sum("_fraud").over(frame)
+    for name in MERCHANT_WINDOWS:
+        txns, frauds = F.col(f"txn_count_{name}"), F.col(f"fraud_count_{name}")
         columns += [
-            txns.alias(f"txn_count_{name}"),
-            frauds.alias(f"fraud_count_{name}"),
+            txns,
+            frauds,
             F.coalesce(F.round(F.try_divide(frauds, txns), 6), F.lit(0.0)).alias(
                 f"fraud_rate_{name}"
             ),
         ]
-    windowed = events.select("*", *columns).where("_txn = 1")
-    one_per_instant = Window.partitionBy("merchant_id", "_ts_us").orderBy("_ts_us")
-    ts = F.timestamp_micros("_ts_us")
-    return (
-        windowed.withColumn("_n", F.row_number().over(one_per_instant))
-        .where("_n = 1")
-        .where((ts >= F.lit(start)) & (ts < F.lit(end)))
-        .select(
-            "merchant_id",
-            ts.alias("event_timestamp"),
-            F.lit(created).alias("created"),
-            *[c for name in MERCHANT_WINDOWS for c in (
-                f"txn_count_{name}", f"fraud_count_{name}", f"fraud_rate_{name}"
-            )],
-            F.date_format(ts, "yyyy-MM-dd").alias("event_date"),
-        )
+    ts = F.timestamp_micros(TS)
+    return stats.select(
+        "merchant_id",
+        ts.alias("event_timestamp"),
+        F.lit(created).alias("created"),
+        *columns,
+        F.date_format(ts, "yyyy-MM-dd").alias("event_date"),
     )
