@@ -32,6 +32,16 @@ log = logging.getLogger(__name__)
 
 PART_NAME = "part-00000.parquet"
 
+STAGING_WRITE_OPTIONS = {
+    # The staging prefix is private to its run and published by copy, so a job-level atomic
+    # commit buys nothing there: version 2 commits each task's files in place, one S3 copy
+    # per file instead of two.
+    "mapreduce.fileoutputcommitter.algorithm.version": "2",
+    # Most columns are near-unique numbers, whose dictionary pages Parquet builds and then
+    # discards: without them a write takes 30% less time for 15% larger files.
+    "parquet.enable.dictionary": "false",
+}
+
 
 @dataclass(frozen=True)
 class TableRef:
@@ -60,14 +70,12 @@ def stage(frame: DataFrame, table: TableRef, s3: S3Settings, run_id: str) -> str
     uri = f"s3a://{s3.bucket}/{table.staging_key(s3, run_id)}"
     if table.partition_column:
         # All rows of a partition in one task: exactly one file per partition folder.
-        (
-            frame.repartition(table.partition_column)
-            .write.mode("overwrite")
-            .partitionBy(table.partition_column)
-            .parquet(uri)
+        writer = frame.repartition(table.partition_column).write.partitionBy(
+            table.partition_column
         )
     else:
-        frame.coalesce(1).write.mode("overwrite").parquet(uri)
+        writer = frame.coalesce(1).write
+    writer.mode("overwrite").options(**STAGING_WRITE_OPTIONS).parquet(uri)
     return uri
 
 

@@ -39,13 +39,12 @@ def s3a_conf(s3: S3Settings) -> dict[str, str]:
         "spark.hadoop.fs.s3a.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
         "spark.hadoop.fs.s3a.path.style.access": "true",
         "spark.hadoop.fs.s3a.endpoint.region": s3.region,
-        # Spark's own committer protocol writes to a temporary folder and renames on commit;
-        # readers of a published table only ever see complete partitions.
+        # Hadoop's file committer: writes under _temporary and renames on commit. Tables
+        # are written to a run's staging prefix and published by copy (``publish``).
         "spark.hadoop.fs.s3a.committer.name": "file",
         # The classic input stream: the analytics stream (Hadoop 3.5's default) caches
         # footers by path and serves stale bytes after a partition's object is replaced.
         "spark.hadoop.fs.s3a.input.stream.type": "classic",
-        "spark.hadoop.mapreduce.fileoutputcommitter.algorithm.version": "1",
     }
     if s3.endpoint_url:
         conf["spark.hadoop.fs.s3a.endpoint"] = s3.endpoint_url
