@@ -62,6 +62,20 @@ def polars_card_windows(s3_uri: str, storage_options: dict[str, str]) -> tuple[A
     return result, time.perf_counter() - started
 
 
+def stage_seconds(ingested: dict[str, Any], computed: dict[str, Any]) -> dict[str, float]:
+    """Where the Spark time went, from the runs' own metadata: seconds per ingested feed,
+    for the compute step, and per Great Expectations gate (part of those)."""
+    seconds = {f"ingest.{name}": feed["duration_s"] for name, feed in ingested["feeds"].items()}
+    seconds["compute"] = computed["duration_s"]
+    for step in (ingested["feeds"].values(), [computed]):
+        for metadata in step:
+            for output in metadata["outputs"].values():
+                report = output.get("validation") if isinstance(output, dict) else None
+                if report:
+                    seconds[f"gate.{report['gate']}"] = report["duration_s"]
+    return seconds
+
+
 def main(
     rows: Annotated[int, typer.Option(help="Transactions to generate.")] = 1_000_000,
     days: Annotated[int, typer.Option(help="Days they span.")] = 30,
@@ -140,6 +154,7 @@ def main(
                 "bronze_rows": bronze_rows,
                 "feature_rows": computed["rows"],
                 "seconds": {k: round(v, 2) for k, v in timings.items()},
+                "spark_seconds": stage_seconds(ingested, computed),
                 "rows_per_s": {
                     "generate_and_land": round(rows / timings["generate"]),
                     "ingest": round(rows / timings["ingest"]),
