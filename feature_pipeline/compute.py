@@ -103,14 +103,13 @@ def compute_features(
             (F.col("event_timestamp") >= F.lit(window.start_ts))
             & (F.col("event_timestamp") < F.lit(window.end_ts))
         )
-        expected = {
-            CARD_TRANSACTIONS.name: in_window.select("card_id", "event_timestamp")
-            .distinct()
-            .count(),
-            MERCHANT_RISK.name: in_window.select("merchant_id", "event_timestamp")
-            .distinct()
-            .count(),
-        }
+        # One row per entity instant: both tables' expected counts in one pass.
+        distinct = in_window.agg(
+            F.count_distinct("card_id", "event_timestamp").alias(CARD_TRANSACTIONS.name),
+            F.count_distinct("merchant_id", "event_timestamp").alias(MERCHANT_RISK.name),
+        ).first()
+        expected = {name: int(distinct[name]) for name in (CARD_TRANSACTIONS.name,
+                                                            MERCHANT_RISK.name)}
         frames = {
             CARD_TRANSACTIONS.name: card_transaction_features(
                 history, window.start_ts, window.end_ts, created
