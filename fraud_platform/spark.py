@@ -72,9 +72,6 @@ def build_spark_session(
     s3 = s3 or S3Settings()
     # The JVM reads these at launch; they must be set before the gateway starts.
     os.environ.setdefault("SPARK_LOCAL_IP", spark.local_ip)
-    # Python workers (the feature windows' Polars kernels) run this interpreter, with this
-    # environment's packages; a cluster's executors need the same environment.
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     jars = s3a_jars(spark)
     builder = (
         SparkSession.builder.appName(app_name)
@@ -88,6 +85,10 @@ def build_spark_session(
         .config("spark.ui.showConsoleProgress", "false")
     )
     if spark.master.startswith("local"):
+        # Python workers (the feature windows' Polars kernels) run this interpreter and its
+        # packages. A cluster's executors run their own python3 with the same packages
+        # (docker/: the project's image).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         # On the driver's class path directly: no copy of the 600 MB SDK bundle per session.
         builder = (
             builder.config("spark.driver.extraClassPath", os.pathsep.join(jars))

@@ -267,6 +267,8 @@ def test_spark_cluster_is_an_optional_scalable_profile(
 ) -> None:
     for name in SPARK_SERVICES:
         assert services[name].get("profiles") == ["spark"], name
+        # Executors run the window kernels in Python: the driver's image, Python and packages.
+        assert services[name]["image"] == services["airflow-scheduler"]["image"], name
     worker = services["spark-worker"]
     # A fixed container name or host port would make `--scale spark-worker=3` fail.
     assert "container_name" not in worker
