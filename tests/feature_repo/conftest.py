@@ -120,7 +120,9 @@ def build_tables(token: str) -> FeatureTables:
 
 def write_tables(tables: FeatureTables) -> None:
     """Parquet on S3 in the pipeline's layout: hive partitions by ``event_date`` for the
-    transaction and merchant tables, naive timestamps in UTC as Spark writes them."""
+    transaction and merchant tables, microsecond timestamps adjusted to UTC as Spark
+    writes them. (Naive ones would also trip Feast's Dask store, whose UTC conversion
+    leaves an empty partition naive: it then fails comparing it with the entity rows.)"""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -131,7 +133,7 @@ def write_tables(tables: FeatureTables) -> None:
     s3 = S3Settings()
     fs = arrow_filesystem(s3)
     base = f"{s3.bucket}/{s3.key(layout.SILVER)}"
-    ns = pa.timestamp("ns")
+    utc = pa.timestamp("us", tz="UTC")
 
     def typed(rows: list[dict[str, Any]], ints32: tuple[str, ...] = ()) -> pa.Table:
         table = pa.Table.from_pylist(rows)
@@ -139,7 +141,7 @@ def write_tables(tables: FeatureTables) -> None:
             field = table.schema.field(name)
             if pa.types.is_timestamp(field.type):
                 table = table.set_column(table.column_names.index(name), name,
-                                         table[name].cast(ns))
+                                         table[name].cast(utc))
             elif pa.types.is_null(field.type):
                 # A partition where a nullable column has no value yet.
                 table = table.set_column(table.column_names.index(name), name,
