@@ -3,12 +3,12 @@ own REST API (v2), each waited for before the next starts.
 
 For a running Airflow (``make airflow``): the smoke test, the feature pipeline for a day,
 the hourly materialization of its last hour, the weekly training as of the following
-midnight, then batch inference of the day. Each
-DAG is unpaused (a triggered run of a paused DAG would wait forever), and the chain stops
-at the first run that does not succeed, naming it. Unpausing also starts the DAG's
-schedule: Airflow creates a run for its latest interval, which fails where no data landed
-for it (the demo's data ends a week ago); the chain's own runs go first. The token comes from
-``POST /auth/token`` with the admin password that ``airflow standalone`` generated
+midnight, then batch inference of the day. Each DAG is unpaused (a triggered run of a
+paused DAG would wait forever), and the chain stops at the first run that does not
+succeed, naming it. Unpausing also starts the DAG's schedule: Airflow creates a run for
+its latest interval, which fails where no data landed for it (the demo's data ends a week
+ago); the chain's own runs go first. The token comes from ``POST /auth/token`` with the
+admin password that ``airflow standalone`` generated
 (``$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated``) unless given.
 """
 

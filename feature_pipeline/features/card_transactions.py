@@ -7,25 +7,14 @@ the same instant are included. Several transactions at one instant give one row.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
-from functools import partial
 from typing import TYPE_CHECKING
 
 from feature_pipeline.features.geo import haversine_km
-from feature_pipeline.features.windows import (
-    TS,
-    as_batches,
-    by_entity,
-    epoch_micros,
-    in_range,
-    last_per_instant,
-    micros,
-    partition_frame,
-    trailing,
-)
+from feature_pipeline.features.windows import TS, by_entity, last_per_instant, micros, trailing
 
 if TYPE_CHECKING:
+    import polars as pl
     import pyarrow as pa
     from pyspark.sql import DataFrame
 
@@ -54,14 +43,11 @@ def _window_schema() -> pa.Schema:
     return pa.schema(fields)
 
 
-def card_windows(batches: Iterator[pa.RecordBatch], start_us: int, end_us: int
-                 ) -> Iterator[pa.RecordBatch]:
-    """The card rows of one partition (every transaction of its cards) in ``[start, end)``."""
+def card_windows(frame: pl.DataFrame) -> pl.DataFrame:
+    """One row per card instant of a partition (every transaction of its cards): the
+    windows' raw statistics and the previous instant."""
     import polars as pl
 
-    frame = partition_frame(batches)
-    if frame is None:
-        return
     # The last of simultaneous transactions is the one with the greatest id.
     frame = frame.sort("card_id", TS, "transaction_id")
     aggregations: dict[int, list[pl.Expr]] = {
@@ -77,11 +63,10 @@ def card_windows(batches: Iterator[pa.RecordBatch], start_us: int, end_us: int
     )
     rows = trailing(frame, "card_id", aggregations).filter(last_per_instant("card_id"))
     same_card = pl.col("card_id") == pl.col("card_id").shift(1)
-    rows = rows.with_columns(
+    return rows.with_columns(
         pl.when(same_card).then(pl.col(column).shift(1)).alias(f"_prev_{column.lstrip('_')}")
         for column in (TS, "latitude", "longitude")
-    ).filter(in_range(start_us, end_us))
-    yield from as_batches(rows, _window_schema())
+    )
 
 
 def card_transaction_features(
@@ -105,8 +90,7 @@ def card_transaction_features(
         "transaction_id", "card_id", "merchant_id", "amount", "latitude", "longitude",
         micros().alias(TS),
     )
-    kernel = partial(card_windows, start_us=epoch_micros(start), end_us=epoch_micros(end))
-    stats = by_entity(events, "card_id", kernel, _window_schema())
+    stats = by_entity(events, "card_id", card_windows, _window_schema(), start, end)
 
     seconds_since = (F.col(TS) - F.col("_prev_ts_us")) / 1e6
     distance = haversine_km(F.col("_prev_latitude"), F.col("_prev_longitude"),

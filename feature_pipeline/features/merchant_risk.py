@@ -9,24 +9,20 @@ At a merchant transaction at t, for each window w:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from functools import partial
 from typing import TYPE_CHECKING
 
 from feature_pipeline.features.windows import (
     MICROS,
     TS,
-    as_batches,
     by_entity,
-    epoch_micros,
-    in_range,
     last_per_instant,
-    partition_frame,
+    micros,
     trailing,
 )
 
 if TYPE_CHECKING:
+    import polars as pl
     import pyarrow as pa
     from pyspark.sql import DataFrame
 
@@ -43,28 +39,22 @@ def _window_schema() -> pa.Schema:
     return pa.schema(fields)
 
 
-def merchant_windows(batches: Iterator[pa.RecordBatch], start_us: int, end_us: int
-                     ) -> Iterator[pa.RecordBatch]:
-    """Transaction and known-fraud counts of one partition's merchant instants in
-    ``[start, end)``; the input holds transaction events and label events."""
+def merchant_windows(frame: pl.DataFrame) -> pl.DataFrame:
+    """Transaction and known-fraud counts at each merchant instant of a partition, whose
+    rows are transaction events and label events."""
     import polars as pl
 
-    frame = partition_frame(batches)
-    if frame is None:
-        return
     frame = frame.sort("merchant_id", TS, "_txn")
     aggregations = {
         seconds: [pl.col("_txn").sum().alias(f"txn_count_{name}"),
                   pl.col("_fraud").sum().alias(f"fraud_count_{name}")]
         for name, seconds in MERCHANT_WINDOWS.items()
     }
-    rows = (
+    return (
         trailing(frame, "merchant_id", aggregations)
         .filter(pl.col("_txn") == 1)
         .filter(last_per_instant("merchant_id"))
-        .filter(in_range(start_us, end_us))
     )
-    yield from as_batches(rows, _window_schema())
 
 
 def merchant_risk_features(
@@ -94,7 +84,7 @@ def merchant_risk_features(
     delay_us = int(extra_label_delay.total_seconds() * MICROS)
     txn_events = transactions.select(
         "merchant_id",
-        F.unix_micros("event_timestamp").alias(TS),
+        micros("event_timestamp").alias(TS),
         F.lit(1).alias("_txn"),
         F.lit(0).alias("_fraud"),
     )
@@ -106,14 +96,13 @@ def merchant_risk_features(
         )
         .select(
             "merchant_id",
-            (F.unix_micros("label_timestamp") + F.lit(delay_us)).alias(TS),
+            (micros("label_timestamp") + F.lit(delay_us)).alias(TS),
             F.lit(0).alias("_txn"),
             F.lit(1).alias("_fraud"),
         )
     )
-    kernel = partial(merchant_windows, start_us=epoch_micros(start), end_us=epoch_micros(end))
-    stats = by_entity(txn_events.unionByName(fraud_events), "merchant_id", kernel,
-                      _window_schema())
+    stats = by_entity(txn_events.unionByName(fraud_events), "merchant_id", merchant_windows,
+                      _window_schema(), start, end)
     columns = []
     for name in MERCHANT_WINDOWS:
         txns, frauds = F.col(f"txn_count_{name}"), F.col(f"fraud_count_{name}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -28,7 +29,8 @@ MICROS = 1_000_000
 TS = "_ts_us"
 """The ordering column of every window: the event's instant in microseconds since the epoch."""
 
-Kernel = Callable[["Iterator[pa.RecordBatch]"], "Iterator[pa.RecordBatch]"]
+EntityKernel = Callable[["pl.DataFrame"], "pl.DataFrame"]
+"""Every row of some entities in, sorted or not; one result row per output instant out."""
 
 
 def micros(column: str = "event_timestamp") -> Column:
@@ -38,40 +40,45 @@ def micros(column: str = "event_timestamp") -> Column:
     return F.unix_micros(F.col(column))
 
 
-def epoch_micros(instant: datetime) -> int:
-    """An aware instant in microseconds since the epoch, exactly (no float rounding)."""
-    return (instant - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
-
-
-def by_entity(frame: DataFrame, key: str, kernel: Kernel, schema: pa.Schema) -> DataFrame:
-    """``kernel`` over partitions of ``frame`` that each hold every row of their ``key``s.
+def by_entity(frame: DataFrame, key: str, kernel: EntityKernel, schema: pa.Schema,
+              start: datetime, end: datetime) -> DataFrame:
+    """``kernel`` over partitions of ``frame`` that each hold every row of their ``key``s,
+    keeping the result rows with ``start <= TS < end``.
 
     Args:
-        frame: Input rows (Arrow-convertible columns).
+        frame: Input rows (Arrow-convertible columns), with ``TS``.
         key: The entity column; all its rows meet in one partition.
-        kernel: Arrow batches of one partition in, result batches of ``schema`` out.
-        schema: The kernel's output schema (Arrow; Spark's is derived from it).
+        kernel: A Polars function of one partition's rows.
+        schema: The kernel's output columns (Arrow; Spark's schema is derived from it).
+        start: First instant of the rows kept (aware).
+        end: Instant after the last row kept (aware).
     """
     from pyspark.sql.pandas.types import from_arrow_schema
 
+    run = partial(run_partition, kernel=kernel, schema=schema,
+                  start_us=_epoch_micros(start), end_us=_epoch_micros(end))
     partitions = int(frame.sparkSession.conf.get("spark.sql.shuffle.partitions"))
-    return frame.repartition(partitions, key).mapInArrow(kernel, from_arrow_schema(schema))
+    return frame.repartition(partitions, key).mapInArrow(run, from_arrow_schema(schema))
 
 
-def partition_frame(batches: Iterator[pa.RecordBatch]) -> pl.DataFrame | None:
-    """One Spark partition's Arrow batches as a Polars frame; None when it is empty."""
+def run_partition(batches: Iterator[pa.RecordBatch], kernel: EntityKernel, schema: pa.Schema,
+                  start_us: int, end_us: int) -> Iterator[pa.RecordBatch]:
+    """One Spark partition's Arrow batches through ``kernel``, as batches of exactly
+    ``schema`` (Spark checks the types); an empty partition gives none."""
     import polars as pl
     import pyarrow as pa
 
     collected = list(batches)
     if not collected:
-        return None
-    return pl.from_arrow(pa.Table.from_batches(collected))  # type: ignore[return-value]
+        return
+    rows = kernel(pl.from_arrow(pa.Table.from_batches(collected)))  # type: ignore[arg-type]
+    kept = rows.filter(pl.col(TS).is_between(start_us, end_us, closed="left"))
+    yield from kept.select(schema.names).to_arrow().cast(schema).to_batches()
 
 
-def as_batches(frame: pl.DataFrame, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
-    """A kernel's result as Arrow batches of exactly ``schema`` (Spark checks the types)."""
-    yield from frame.select(schema.names).to_arrow().cast(schema).to_batches()
+def _epoch_micros(instant: datetime) -> int:
+    """An aware instant in microseconds since the epoch, exactly (no float rounding)."""
+    return (instant - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
 
 def trailing(frame: pl.DataFrame, key: str, aggregations: dict[int, list[pl.Expr]]
@@ -104,10 +111,3 @@ def last_per_instant(key: str) -> pl.Expr:
 
     later = (pl.col(key) != pl.col(key).shift(-1)) | (pl.col(TS) != pl.col(TS).shift(-1))
     return later.fill_null(True)
-
-
-def in_range(start_us: int, end_us: int) -> pl.Expr:
-    """``start <= TS < end``: the rows a run produces."""
-    import polars as pl
-
-    return pl.col(TS).is_between(start_us, end_us, closed="left")

@@ -5,15 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pyarrow as pa
 
-from feature_pipeline.features.windows import (
-    MICROS,
-    TS,
-    as_batches,
-    in_range,
-    last_per_instant,
-    partition_frame,
-    trailing,
-)
+from feature_pipeline.features.windows import MICROS, TS, last_per_instant, run_partition, trailing
 
 
 def events() -> pl.DataFrame:
@@ -45,15 +37,12 @@ def test_one_row_per_instant_keeps_the_last() -> None:
     assert frame.filter(last_per_instant("card"))["n"].to_list() == [0, 2, 3, 4, 5]
 
 
-def test_rows_of_the_run_are_half_open() -> None:
-    frame = events().filter(in_range(0, 60 * MICROS))
-    assert frame[TS].to_list() == [0, 0, 30 * MICROS]
-
-
-def test_partitions_round_trip_as_arrow() -> None:
-    assert partition_frame(iter([])) is None
-    batches = pa.Table.from_pandas(events().to_pandas()).to_batches()
-    frame = partition_frame(iter(batches))
+def test_a_partition_keeps_the_run_rows_half_open_in_its_schema() -> None:
     schema = pa.schema([("card", pa.string()), (TS, pa.int64())])
-    out = pa.Table.from_batches(list(as_batches(frame, schema)))
-    assert out.schema == schema and out.num_rows == 6
+    assert list(run_partition(iter([]), lambda f: f, schema, 0, 60 * MICROS)) == []
+    batches = events().to_arrow().to_batches()
+    out = pa.Table.from_batches(
+        list(run_partition(iter(batches), lambda f: f, schema, 0, 60 * MICROS))
+    )
+    assert out.schema == schema
+    assert out[TS].to_pylist() == [0, 0, 30 * MICROS]
