@@ -80,7 +80,7 @@ serve: up ## The scoring API in the foreground on http://127.0.0.1:8000 (docs at
 	@$(WITH_STACK) exec $(BIN)/inference-pipeline serve --port 8000
 
 airflow-chain: up ## Run every DAG for DATE through Airflow's API (with make airflow running)
-	@$(WITH_STACK) $(BIN)/python -m fraud_platform.airflow_chain --date $(DATE) \
+	@$(WITH_STACK) $(BIN)/python -m fraud_demo.airflow_chain --date $(DATE) \
 	  --training '$(TRAINING_PARAMS)'
 
 mlflow: up ## MLflow UI on http://127.0.0.1:5000, on the local tracking store

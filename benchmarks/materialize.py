@@ -116,7 +116,7 @@ def small_tables():
 def write_tables(cards: int) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
-    from feature_pipeline import layout
+    from fraud_platform import layout
     from fraud_platform.s3 import arrow_filesystem
     from fraud_platform.settings import S3Settings
 

@@ -90,7 +90,7 @@ def main(
 
     from feature_pipeline import pipeline
     from feature_pipeline.parity import materialized_until
-    from fraud_platform.demo import held_back_day, landing_day
+    from feature_pipeline.generate.landing import held_back_day, read_landing_day
     from fraud_platform.feast_repo import open_store
     from fraud_platform.model_registry import CHAMPION, alias_version, load_version
     from fraud_platform.point_in_time import historical_features, read_transactions
@@ -117,7 +117,7 @@ def main(
         pipeline.compute(replay, replay)
     start = datetime(replay.year, replay.month, replay.day, tzinfo=UTC)
     transactions = read_transactions(start, start + timedelta(days=1))
-    _, labels = landing_day(replay)
+    _, labels = read_landing_day(replay)
     frauds = set(labels.loc[labels["is_fraud"] == 1, "transaction_id"])
     truth = transactions["transaction_id"].isin(frauds).to_numpy().astype(int)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from feature_pipeline import layout
+from fraud_platform import layout
 from feature_pipeline.publish import Output, TableRef, stage_and_publish
 from fraud_platform.settings import S3Settings
 

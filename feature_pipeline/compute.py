@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from feature_pipeline import layout
+from fraud_platform import layout
 from feature_pipeline.bronze import CARDS, LABELS, TRANSACTIONS, dates_in
 from feature_pipeline.features import (
     card_profile_features,

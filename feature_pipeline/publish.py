@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from feature_pipeline import layout
+from fraud_platform import layout
 from fraud_platform.s3 import delete_keys, delete_prefix, list_keys, s3_client
 from fraud_platform.settings import S3Settings
 

@@ -9,7 +9,7 @@ the environment that applied it. The S3 endpoint override is only set where ther
 from feast import FileSource
 from feast.data_format import ParquetFormat
 
-from feature_pipeline import layout
+from fraud_platform import layout
 from fraud_platform.settings import S3Settings
 
 _s3 = S3Settings()

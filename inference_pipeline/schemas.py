@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -73,3 +73,11 @@ class Problem(BaseModel):
     """An error response: why the request was not scored."""
 
     detail: str
+
+
+def request_body(row: Any) -> dict[str, Any]:
+    """The ``/v1/score`` payload of a transaction row (any object with its attributes)."""
+    return {"transaction_id": row.transaction_id, "card_id": row.card_id,
+            "merchant_id": row.merchant_id, "amount": float(row.amount),
+            "timestamp": row.event_timestamp.isoformat(), "latitude": float(row.latitude),
+            "longitude": float(row.longitude), "channel": row.channel}

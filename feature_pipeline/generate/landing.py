@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 
 from feature_pipeline.generate.config import GeneratorConfig
 from feature_pipeline.generate.generator import GeneratedData, generate
+from fraud_platform.layout import LANDING
 from fraud_platform.s3 import s3_client
 from fraud_platform.settings import S3Settings
 
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LANDING = "landing"
 PART = "part-00000.jsonl.gz"
 GZIP_LEVEL = 1
 BLOCK_ROWS = 250_000
@@ -323,3 +323,35 @@ def generate_to_landing(config: GeneratorConfig, s3: S3Settings | None = None,
         "duration_s": round(duration, 3),
         "rows_per_s": round(n_rows / duration, 1) if duration > 0 else None,
     }
+
+
+def held_back_day(today: date, config: GeneratorConfig | None = None) -> date:
+    """The day a demo holds back from the feature pipeline: a settlement window and a day
+    before ``today``, so that every label of the days before it has arrived by yesterday."""
+    settlement = (config or GeneratorConfig()).settlement_window_days
+    return today - timedelta(days=int(settlement) + 1)
+
+
+def read_landing_day(day: date, s3: S3Settings | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A day's generated transactions and every label of them, read from ``landing/``
+    (JSON Lines), whether or not the feature pipeline has taken them in yet."""
+    import gzip
+    import io
+
+    from fraud_platform.s3 import list_keys
+
+    s3 = s3 or S3Settings()
+    client = s3_client(s3)
+
+    def read(prefix: str) -> pd.DataFrame:
+        frames = [pd.read_json(io.BytesIO(gzip.decompress(
+            client.get_object(Bucket=s3.bucket, Key=key)["Body"].read())), lines=True)
+            for key in list_keys(s3.key(prefix) + "/", s3) if key.endswith(".jsonl.gz")]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    transactions = read(f"{LANDING}/transactions/event_date={day.isoformat()}")
+    transactions["event_timestamp"] = pd.to_datetime(transactions["event_timestamp"],
+                                                     utc=True)
+    labels = read(f"{LANDING}/labels")
+    labels = labels[labels["transaction_id"].isin(transactions["transaction_id"])]
+    return transactions, labels

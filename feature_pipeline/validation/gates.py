@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from feature_pipeline import layout
+from fraud_platform import layout
 
 if TYPE_CHECKING:
     from great_expectations.expectations import Expectation

@@ -42,7 +42,7 @@ def midnight(day: date) -> pendulum.DateTime:
 
 def run(dag_id: str, logical: date, conf: dict | None = None) -> dict[str, Any]:
     """One ``dag.test()`` run at ``logical`` midnight; each task's XCom value."""
-    from fraud_platform.demo import run_dag
+    from fraud_demo.demo import run_dag
 
     return run_dag(dag_id, REPO_ROOT / "pipelines", conf, midnight(logical))
 
@@ -86,9 +86,9 @@ def loop(stack_env, airflow_db, tmp_path_factory) -> Iterator[dict[str, Any]]:
                                   {"first_day": FIRST.isoformat(),
                                    "last_day": BACKFILL_END.isoformat()})
         day1, day2 = INTERVALS
-        from fraud_platform.demo import landing_day
+        from feature_pipeline.generate.landing import read_landing_day
 
-        last_card = landing_day(day1)[0].sort_values("event_timestamp").iloc[-1]
+        last_card = read_landing_day(day1)[0].sort_values("event_timestamp").iloc[-1]
         results["card"] = {"id": last_card.card_id, "before": card_redis_state(
             last_card.card_id), "event": last_card.event_timestamp.timestamp()}
         results["interval_1"] = run("feature_pipeline", day1 + timedelta(days=1))
@@ -119,9 +119,10 @@ def score_held_back(url: str) -> dict[str, Any]:
     the latency of sequential single requests."""
     import httpx
 
-    from fraud_platform.demo import landing_day, request_body
+    from feature_pipeline.generate.landing import read_landing_day
+    from inference_pipeline.schemas import request_body
 
-    transactions, labels = landing_day(HELD_BACK)
+    transactions, labels = read_landing_day(HELD_BACK)
     fraud_ids = set(labels.loc[labels["is_fraud"] == 1, "transaction_id"])
     bodies = [request_body(row) for row in transactions.itertuples()]
     scores = []

@@ -126,7 +126,7 @@ def write_tables(tables: FeatureTables) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from feature_pipeline import layout
+    from fraud_platform import layout
     from fraud_platform.s3 import arrow_filesystem
     from fraud_platform.settings import S3Settings
 

@@ -2,7 +2,7 @@
 
 from datetime import UTC, date, datetime
 
-from fraud_platform.airflow_chain import chain
+from fraud_demo.airflow_chain import chain
 
 
 def test_the_chain_processes_the_day_in_pipeline_order() -> None:

@@ -30,6 +30,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from feature_pipeline.generate.config import GeneratorConfig
+from feature_pipeline.generate.landing import held_back_day, read_landing_day
 from fraud_platform.devstack.config import StackConfig
 from fraud_platform.devstack.stack import LocalStack
 
@@ -288,15 +290,9 @@ def start_spark_in_background() -> Future:
     return started
 
 
-LABEL_SETTLEMENT_DAYS = 7
-"""A generated genuine transaction is labelled once 7 days pass without a chargeback."""
+LABEL_SETTLEMENT_DAYS = int(GeneratorConfig.model_fields["settlement_window_days"].default)
+"""A generated genuine transaction is labelled once the settlement window passes."""
 TEST_DAYS = 2
-
-
-def held_back_day(today: date) -> date:
-    """The demo's held-back day: a settlement window and a day before ``today``, so that
-    every label of the days before it has arrived by yesterday."""
-    return today - timedelta(days=LABEL_SETTLEMENT_DAYS + 1)
 
 
 def training_windows(first_day: date, last_day: date) -> dict[str, date]:
@@ -336,7 +332,9 @@ def score_examples(url: str, headers: dict[str, str], day: date, per_kind: int =
     the held-back day, which no feature table or Redis key has seen yet."""
     import httpx
 
-    transactions, labels = landing_day(day)
+    from inference_pipeline.schemas import request_body
+
+    transactions, labels = read_landing_day(day)
     frauds = labels[labels["is_fraud"] == 1]
     chosen = (transactions.merge(frauds[["transaction_id", "fraud_scenario"]],
                                  on="transaction_id")
@@ -358,42 +356,6 @@ def score_examples(url: str, headers: dict[str, str], day: date, per_kind: int =
     return {"rows": [(row.kind, body, response.json())
                      for row, body, response in zip(rows, bodies, scores, strict=True)],
             "bodies": [request_body(r) for r in transactions.head(500).itertuples()]}
-
-
-def request_body(row: Any) -> dict[str, Any]:
-    """The ``/v1/score`` payload of a generated transaction."""
-    return {"transaction_id": row.transaction_id, "card_id": row.card_id,
-            "merchant_id": row.merchant_id, "amount": float(row.amount),
-            "timestamp": row.event_timestamp.isoformat(), "latitude": float(row.latitude),
-            "longitude": float(row.longitude), "channel": row.channel}
-
-
-def landing_day(day: date):
-    """A day's generated transactions and every label of them, read from ``landing/``
-    (JSON Lines), whether or not the feature pipeline has taken them in yet."""
-    import gzip
-    import io
-
-    import pandas as pd
-
-    from fraud_platform.s3 import list_keys, s3_client
-    from fraud_platform.settings import S3Settings
-
-    s3 = S3Settings()
-    client = s3_client(s3)
-
-    def read(prefix: str) -> pd.DataFrame:
-        frames = [pd.read_json(io.BytesIO(gzip.decompress(
-            client.get_object(Bucket=s3.bucket, Key=key)["Body"].read())), lines=True)
-            for key in list_keys(s3.key(prefix) + "/", s3) if key.endswith(".jsonl.gz")]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-    transactions = read(f"landing/transactions/event_date={day.isoformat()}")
-    transactions["event_timestamp"] = pd.to_datetime(transactions["event_timestamp"],
-                                                     utc=True)
-    labels = read("landing/labels")
-    labels = labels[labels["transaction_id"].isin(transactions["transaction_id"])]
-    return transactions, labels
 
 
 def examples_table(examples: dict[str, Any]) -> Table:

@@ -1,4 +1,4 @@
-"""``python -m fraud_platform.airflow_chain``: one full chain of DAG runs through Airflow's
+"""``python -m fraud_demo.airflow_chain``: one full chain of DAG runs through Airflow's
 own REST API (v2), each waited for before the next starts.
 
 For a running Airflow (``make airflow``): the smoke test, the feature pipeline for a day,
