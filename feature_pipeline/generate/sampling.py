@@ -44,7 +44,7 @@ def hash_unit(*keys: np.ndarray | int) -> np.ndarray:
     the same choice on every draw, with no state to keep.
     """
     with np.errstate(over="ignore"):
-        h = np.uint64(0x9E3779B97F4A7C15)
+        h: np.ndarray = np.asarray(np.uint64(0x9E3779B97F4A7C15))
         for k in keys:
             h = (h ^ np.asarray(k).astype(np.uint64)) * np.uint64(0xBF58476D1CE4E5B9)
             h ^= h >> np.uint64(31)

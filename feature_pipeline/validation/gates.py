@@ -252,7 +252,7 @@ def get_gate(name: str) -> Gate:
         raise KeyError(f"unknown gate {name!r}; known: {', '.join(sorted(GATES))}") from None
 
 
-def _mostly(share: float) -> dict[str, float]:
+def _mostly(share: float) -> dict[str, Any]:
     """``mostly`` only when it relaxes anything: a rendered "at least 100 %" is noise."""
     return {"mostly": share} if share < 1.0 else {}
 

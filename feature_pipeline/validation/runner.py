@@ -190,10 +190,12 @@ def validate(
         finally:
             if cached_here:
                 frame.unpersist()
-        validation.meta["gate"] = gate.name
-        validation.meta["thresholds"] = thresholds.model_dump()
-        validation.meta["expected_rows"] = expected_rows
-        validation.meta["window_end"] = window_end.isoformat() if window_end else None
+        # GX types ``meta`` as a closed TypedDict; it is a free-form dict at run time.
+        meta: dict[str, Any] = validation.meta  # type: ignore[assignment]
+        meta["gate"] = gate.name
+        meta["thresholds"] = thresholds.model_dump()
+        meta["expected_rows"] = expected_rows
+        meta["window_end"] = window_end.isoformat() if window_end else None
         payload = validation.to_json_dict()
 
         key = result_key(s3, gate.name, run_id)
