@@ -44,11 +44,20 @@ test: install ## All tests: unit, integration (real Redis, S3, Spark), DAGs
 test-unit: install ## Unit tests only (no services)
 	@$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
-lint: install ## Static checks of the Python code
-	@$(BIN)/ruff check fraud_platform feature_pipeline training_pipeline inference_pipeline pipelines tests
+lint: install ## Static checks: ruff (lint and format), mypy, import contracts, declared dependencies
+	@$(BIN)/ruff check .
+	@$(BIN)/ruff format --check .
+	@$(BIN)/mypy
+	@$(BIN)/lint-imports
+	@$(BIN)/deptry .
 
 feast-plan: up ## What `feast apply` would change in the registry
-	@cd feature_repo && $(WITH_STACK) ../$(BIN)/feast plan
+	@$(WITH_STACK) cd feature_repo && ../$(BIN)/feast plan
+
+.PHONY: feast-plan-check
+feast-plan-check: up ## `feast plan` against a scratch registry: a broken repo fails before apply
+	@scratch=$$(mktemp -d) && trap 'rm -rf "$$scratch"' EXIT && $(WITH_STACK) cd feature_repo && \
+	  FEAST_REGISTRY_PATH="sqlite:///$$scratch/registry.db" ../$(BIN)/feast plan
 
 feast-apply: up ## Check the definitions against S3, then apply them to the registry
 	@$(WITH_STACK) $(BIN)/python -c "import json; from feature_pipeline.feature_store import \

@@ -89,8 +89,8 @@ def main(
     from sklearn.metrics import average_precision_score
 
     from feature_pipeline import pipeline
-    from feature_pipeline.parity import materialized_until
     from feature_pipeline.generate.landing import held_back_day, read_landing_day
+    from feature_pipeline.parity import materialized_until
     from fraud_platform.feast_repo import open_store
     from fraud_platform.model_registry import CHAMPION, alias_version, load_version
     from fraud_platform.point_in_time import historical_features, read_transactions

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from fraud_platform import layout
 from feature_pipeline.publish import Output, TableRef, stage_and_publish
+from fraud_platform import layout
 from fraud_platform.settings import S3Settings
 
 if TYPE_CHECKING:

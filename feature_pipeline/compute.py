@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from fraud_platform import layout
 from feature_pipeline.bronze import CARDS, LABELS, TRANSACTIONS, dates_in
 from feature_pipeline.features import (
     card_profile_features,
@@ -19,6 +18,7 @@ from feature_pipeline.features import (
 )
 from feature_pipeline.features.card_transactions import LOOKBACK_SECONDS
 from feature_pipeline.publish import Output, TableRef, stage_and_publish, table_exists
+from fraud_platform import layout
 from fraud_platform.settings import S3Settings
 
 if TYPE_CHECKING:

@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fraud_platform import layout
 from feature_pipeline.validation.gates import GateThresholds, expectations_for, get_gate
 from feature_pipeline.validation.report import ValidationReport, describe_failure
+from fraud_platform import layout
 from fraud_platform.s3 import s3_client
 from fraud_platform.settings import S3Settings
 
