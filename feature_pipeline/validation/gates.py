@@ -295,32 +295,46 @@ def expectations_for(
     Returns:
         Expectations, each tagged ``meta.dimension`` (completeness, uniqueness, ...).
     """
+    present = set(schema.fieldNames())
+    usable = frozenset(c for c in gate.columns if c in present)
+    tag = _Tagger(gate.name)
     import great_expectations.expectations as gxe
 
-    def tag(dimension: str) -> dict[str, Any]:
-        return {"meta": {"dimension": dimension, "gate": gate.name}}
-
-    present = set(schema.fieldNames())
-    out: list[Expectation] = [
+    return [
         # Missing columns fail here, once, instead of as errors in every later check.
         gxe.ExpectTableColumnsToMatchSet(
             column_set=list(gate.columns), exact_match=False, **tag(SCHEMA)
         ),
+        *_completeness(gate, thresholds, usable, not_provided, tag),
+        *_validity(gate, thresholds, usable, tag),
+        *_volume(gate, thresholds, expected_rows, tag),
+        *_freshness(gate, thresholds, schema, usable, window_end, tag),
     ]
-    usable = [c for c in gate.columns if c in present]
 
-    def has(*columns: str) -> bool:
-        return all(c in usable for c in columns)
 
-    for column in (*gate.key, *gate.required):
-        if has(column):
-            out.append(gxe.ExpectColumnValuesToNotBeNull(column=column, **tag(COMPLETENESS)))
-    for column in gate.optional:
-        if has(column) and column not in not_provided:
-            out.append(gxe.ExpectColumnValuesToNotBeNull(
-                column=column, **_mostly(thresholds.completeness), **tag(COMPLETENESS)
-            ))
-    if has(*gate.key):
+class _Tagger:
+    """``meta`` of an expectation: its quality dimension and gate, for the reports."""
+
+    def __init__(self, gate: str) -> None:
+        self.gate = gate
+
+    def __call__(self, dimension: str) -> dict[str, Any]:
+        return {"meta": {"dimension": dimension, "gate": self.gate}}
+
+
+def _completeness(gate: Gate, thresholds: GateThresholds, usable: frozenset[str],
+                  not_provided: frozenset[str], tag: _Tagger) -> list[Expectation]:
+    """Keys and required columns never null, optional ones mostly; keys unique."""
+    import great_expectations.expectations as gxe
+
+    out: list[Expectation] = [
+        gxe.ExpectColumnValuesToNotBeNull(column=column, **tag(COMPLETENESS))
+        for column in (*gate.key, *gate.required) if column in usable
+    ]
+    out += [gxe.ExpectColumnValuesToNotBeNull(
+                column=column, **_mostly(thresholds.completeness), **tag(COMPLETENESS))
+            for column in gate.optional if column in usable and column not in not_provided]
+    if set(gate.key) <= usable:
         if len(gate.key) == 1:
             out.append(gxe.ExpectColumnValuesToBeUnique(
                 column=gate.key[0], **_mostly(thresholds.uniqueness), **tag(UNIQUENESS)
@@ -329,40 +343,56 @@ def expectations_for(
             out.append(gxe.ExpectCompoundColumnsToBeUnique(
                 column_list=list(gate.key), **_mostly(thresholds.uniqueness), **tag(UNIQUENESS)
             ))
-    for bound in gate.ranges:
-        if has(bound.column):
-            out.append(gxe.ExpectColumnValuesToBeBetween(
-                column=bound.column, min_value=bound.min_value, max_value=bound.max_value,
-                **({} if bound.strict else _mostly(thresholds.validity)), **tag(VALIDITY),
-            ))
-    for allowed in gate.sets:
-        if has(allowed.column):
-            out.append(gxe.ExpectColumnValuesToBeInSet(
-                column=allowed.column, value_set=list(allowed.values),
-                **({} if allowed.strict else _mostly(thresholds.validity)), **tag(VALIDITY),
-            ))
-    for pair in gate.ordered:
-        if has(pair.greater, pair.lesser):
-            out.append(gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-                column_A=pair.greater, column_B=pair.lesser, or_equal=True,
-                ignore_row_if="either_value_is_missing", **tag(CONSISTENCY),
-            ))
-    if expected_rows is not None:
-        if gate.exact_row_count:
-            out.append(gxe.ExpectTableRowCountToEqual(value=expected_rows, **tag(VOLUME)))
-        else:
-            slack = thresholds.row_count_tolerance * expected_rows
-            out.append(gxe.ExpectTableRowCountToBeBetween(
-                min_value=max(0, math.floor(expected_rows - slack)),
-                max_value=math.ceil(expected_rows + slack),
-                **tag(VOLUME),
-            ))
-    if window_end is not None and gate.timestamp and has(gate.timestamp):
-        end = _as_spark_datetime(window_end, schema, gate.timestamp)
-        oldest = (
-            end - timedelta(hours=thresholds.max_staleness_hours) if gate.fresh else None
-        )
-        out.append(gxe.ExpectColumnMaxToBeBetween(
-            column=gate.timestamp, min_value=oldest, max_value=end, **tag(FRESHNESS)
-        ))
     return out
+
+
+def _validity(gate: Gate, thresholds: GateThresholds, usable: frozenset[str],
+              tag: _Tagger) -> list[Expectation]:
+    """Ranges, allowed values and ordered column pairs; strict ones admit no exception."""
+    import great_expectations.expectations as gxe
+
+    out: list[Expectation] = [gxe.ExpectColumnValuesToBeBetween(
+        column=bound.column, min_value=bound.min_value, max_value=bound.max_value,
+        **({} if bound.strict else _mostly(thresholds.validity)), **tag(VALIDITY),
+    ) for bound in gate.ranges if bound.column in usable]
+    out += [gxe.ExpectColumnValuesToBeInSet(
+        column=allowed.column, value_set=list(allowed.values),
+        **({} if allowed.strict else _mostly(thresholds.validity)), **tag(VALIDITY),
+    ) for allowed in gate.sets if allowed.column in usable]
+    out += [gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+        column_A=pair.greater, column_B=pair.lesser, or_equal=True,
+        ignore_row_if="either_value_is_missing", **tag(CONSISTENCY),
+    ) for pair in gate.ordered if {pair.greater, pair.lesser} <= usable]
+    return out
+
+
+def _volume(gate: Gate, thresholds: GateThresholds, expected_rows: int | None,
+            tag: _Tagger) -> list[Expectation]:
+    """The row count the run derived, exactly or within the tolerance."""
+    import great_expectations.expectations as gxe
+
+    if expected_rows is None:
+        return []
+    if gate.exact_row_count:
+        return [gxe.ExpectTableRowCountToEqual(value=expected_rows, **tag(VOLUME))]
+    slack = thresholds.row_count_tolerance * expected_rows
+    return [gxe.ExpectTableRowCountToBeBetween(
+        min_value=max(0, math.floor(expected_rows - slack)),
+        max_value=math.ceil(expected_rows + slack),
+        **tag(VOLUME),
+    )]
+
+
+def _freshness(gate: Gate, thresholds: GateThresholds, schema: StructType,
+               usable: frozenset[str], window_end: datetime | None,
+               tag: _Tagger) -> list[Expectation]:
+    """The newest timestamp inside the window (and, for fresh tables, recent enough)."""
+    import great_expectations.expectations as gxe
+
+    if window_end is None or not gate.timestamp or gate.timestamp not in usable:
+        return []
+    end = _as_spark_datetime(window_end, schema, gate.timestamp)
+    oldest = end - timedelta(hours=thresholds.max_staleness_hours) if gate.fresh else None
+    return [gxe.ExpectColumnMaxToBeBetween(
+        column=gate.timestamp, min_value=oldest, max_value=end, **tag(FRESHNESS)
+    )]
