@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -66,16 +67,22 @@ def test_up_is_idempotent(local_stack: LocalStack) -> None:
     assert {s.name: s.pid() for s in local_stack.services} == pids
 
 
-def test_status_command_exits_zero_when_up(local_stack: LocalStack) -> None:
+def test_status_command_lists_each_running_service(local_stack: LocalStack) -> None:
+    """``fraud-stack status`` names each service with its state, address and live pid."""
     result = subprocess.run(
         [str(Path(sys.executable).with_name("fraud-stack")), "status"],
         cwd=local_stack.config.dir.parent,
         capture_output=True,
         text=True,
         check=False,
+        env={**os.environ, "COLUMNS": "200"},
     )
     assert result.returncode == 0, result.stdout
-    assert "redis" in result.stdout and "s3" in result.stdout
+    rows = {cells[0]: cells for line in result.stdout.splitlines()
+            if len(cells := [c.strip() for c in line.split("│") if c.strip()]) >= 4}
+    for service in local_stack.services:
+        name, state, address, pid = rows[service.name][:4]
+        assert (state, address, int(pid)) == ("up", f"127.0.0.1:{service.port}", service.pid())
 
 
 def test_port_taken_by_another_process_is_reported(tmp_path: Path) -> None:
