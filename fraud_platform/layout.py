@@ -28,11 +28,6 @@ CARD_PROFILE_FEATURES = "card_profile_features"
 MERCHANT_RISK_FEATURES = "merchant_risk_features"
 
 
-def landing_uri(s3: S3Settings, feed: str) -> str:
-    """Raw files of one feed (transactions, labels, reference/cards, reference/merchants)."""
-    return s3.s3a_uri(LANDING, feed)
-
-
 def table_key(s3: S3Settings, zone: str, table: str) -> str:
     """The S3 key prefix of a published table."""
     return s3.key(zone, table)

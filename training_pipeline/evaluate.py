@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fraud_platform.decision import decide_all
 from training_pipeline import metrics
 
 DEFAULT_LABEL_DELAY = timedelta(days=7)
@@ -194,9 +195,7 @@ class Thresholds:
 
     def decide(self, score: np.ndarray) -> np.ndarray:
         """``"decline"``, ``"review"`` or ``"approve"`` per score."""
-        score = np.asarray(score, dtype=np.float64)
-        return np.where(score >= self.decline, "decline",
-                        np.where(score >= self.review, "review", "approve"))
+        return decide_all(score, self.review, self.decline)
 
 
 def threshold_for_share(score: np.ndarray, share: float) -> float:

@@ -26,7 +26,6 @@ _CITIES: tuple[tuple[str, float, float, int, str, float, float], ...] = (
     ("Dubai", 25.2048, 55.2708, 4, "middle_east", 0.0, 0.05),
 )
 
-CITY_NAMES: tuple[str, ...] = tuple(c[0] for c in _CITIES)
 CITY_LAT = np.array([c[1] for c in _CITIES])
 CITY_LON = np.array([c[2] for c in _CITIES])
 CITY_UTC_OFFSET_H = np.array([c[3] for c in _CITIES], dtype=np.int64)
