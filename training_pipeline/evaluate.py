@@ -16,13 +16,16 @@ import math
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from fraud_platform.decision import decide_all
 from training_pipeline import metrics
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 DEFAULT_LABEL_DELAY = timedelta(days=7)
 """The settlement window after which an undisputed transaction counts as genuine."""
@@ -319,13 +322,26 @@ def plot_curves(
     Returns:
         Plot name to file path.
     """
-    from matplotlib.figure import Figure
-    from sklearn.calibration import calibration_curve
-    from sklearn.metrics import precision_recall_curve, roc_curve
-
     out_dir.mkdir(parents=True, exist_ok=True)
     y = np.asarray(y_true)
+    figures = {
+        "pr_curve": _pr_figure(y, scores, thresholds),
+        "roc_curve": _roc_figure(y, scores),
+        "calibration": _calibration_figure(y, probabilities or scores),
+    }
+    if importance:
+        figures["feature_importance"] = _importance_figure(importance, top_features)
     paths: dict[str, Path] = {}
+    for name, fig in figures.items():
+        paths[name] = out_dir / f"{name}.png"
+        fig.savefig(paths[name], dpi=110, bbox_inches="tight")
+    return paths
+
+
+def _pr_figure(y: np.ndarray, scores: dict[str, np.ndarray],
+               thresholds: Thresholds | None) -> Figure:
+    from matplotlib.figure import Figure
+    from sklearn.metrics import precision_recall_curve
 
     fig = Figure(figsize=(6, 5))
     ax = fig.add_subplot()
@@ -343,8 +359,12 @@ def plot_curves(
     ax.set(xlabel="recall", ylabel="precision", title="Precision-recall (test window)",
            xlim=(0, 1), ylim=(0, 1.02))
     ax.legend(loc="upper right", fontsize=8)
-    paths["pr_curve"] = out_dir / "pr_curve.png"
-    fig.savefig(paths["pr_curve"], dpi=110, bbox_inches="tight")
+    return fig
+
+
+def _roc_figure(y: np.ndarray, scores: dict[str, np.ndarray]) -> Figure:
+    from matplotlib.figure import Figure
+    from sklearn.metrics import roc_curve
 
     fig = Figure(figsize=(6, 5))
     ax = fig.add_subplot()
@@ -355,12 +375,16 @@ def plot_curves(
     ax.axvline(0.01, color="grey", linestyle="--", linewidth=0.8, label="1% FPR")
     ax.set(xlabel="false-positive rate", ylabel="recall", title="ROC (test window)")
     ax.legend(loc="lower right", fontsize=8)
-    paths["roc_curve"] = out_dir / "roc_curve.png"
-    fig.savefig(paths["roc_curve"], dpi=110, bbox_inches="tight")
+    return fig
+
+
+def _calibration_figure(y: np.ndarray, probabilities: dict[str, np.ndarray]) -> Figure:
+    from matplotlib.figure import Figure
+    from sklearn.calibration import calibration_curve
 
     fig = Figure(figsize=(6, 5))
     ax = fig.add_subplot()
-    for name, p in (probabilities or scores).items():
+    for name, p in probabilities.items():
         p = np.clip(np.asarray(p, dtype=float), 0, 1)
         observed, predicted = calibration_curve(y, p, n_bins=10, strategy="quantile")
         ax.plot(predicted, observed, "o-", label=f"{name} (Brier {metrics.brier(y, p):.4f})")
@@ -369,16 +393,16 @@ def plot_curves(
            title="Calibration (test window, quantile bins)", xscale="symlog",
            yscale="symlog")
     ax.legend(loc="upper left", fontsize=8)
-    paths["calibration"] = out_dir / "calibration.png"
-    fig.savefig(paths["calibration"], dpi=110, bbox_inches="tight")
+    return fig
 
-    if importance:
-        top = sorted(importance.items(), key=lambda kv: kv[1], reverse=True)[:top_features]
-        fig = Figure(figsize=(7, max(3.0, 0.28 * len(top) + 1)))
-        ax = fig.add_subplot()
-        ax.barh([name for name, _ in reversed(top)], [value for _, value in reversed(top)])
-        ax.set(xlabel="total gain", title="Feature importance (XGBoost gain)")
-        ax.tick_params(axis="y", labelsize=7)
-        paths["feature_importance"] = out_dir / "feature_importance.png"
-        fig.savefig(paths["feature_importance"], dpi=110, bbox_inches="tight")
-    return paths
+
+def _importance_figure(importance: dict[str, float], top_features: int) -> Figure:
+    from matplotlib.figure import Figure
+
+    top = sorted(importance.items(), key=lambda kv: kv[1], reverse=True)[:top_features]
+    fig = Figure(figsize=(7, max(3.0, 0.28 * len(top) + 1)))
+    ax = fig.add_subplot()
+    ax.barh([name for name, _ in reversed(top)], [value for _, value in reversed(top)])
+    ax.set(xlabel="total gain", title="Feature importance (XGBoost gain)")
+    ax.tick_params(axis="y", labelsize=7)
+    return fig
