@@ -41,7 +41,7 @@ demo: install ## The whole loop on the local stack, end to end
 test: install ## All tests: unit, integration (real Redis, S3, Spark), DAGs
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-unit: install ## Unit tests only (no services)
+test-unit: install ## Unit tests only (no services; a local Spark for the feature functions)
 	@$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
 lint: install ## Static checks: ruff (lint and format), mypy, import contracts, declared dependencies
