@@ -26,8 +26,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from fraud_platform.windows import CARD_WINDOWS as WINDOWS
+
 console = Console(stderr=True)
-WINDOWS = {"10m": "10m", "1h": "1h", "24h": "24h", "7d": "7d", "30d": "30d"}
 
 
 def polars_card_windows(s3_uri: str, storage_options: dict[str, str]) -> tuple[Any, float]:
@@ -47,9 +48,9 @@ def polars_card_windows(s3_uri: str, storage_options: dict[str, str]) -> tuple[A
         .collect()
     )
     aggregates = []
-    for name, period in WINDOWS.items():
+    for name, seconds in WINDOWS.items():
         rolled = frame.rolling(
-            index_column="event_timestamp", period=period, closed="right", group_by="card_id"
+            index_column="event_timestamp", period=f"{seconds}s", closed="right", group_by="card_id"
         ).agg(
             pl.len().alias(f"txn_count_{name}"),
             pl.col("amount").sum().round(2).alias(f"amount_sum_{name}"),

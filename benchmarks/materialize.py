@@ -52,12 +52,13 @@ OURS_DB = 14
 FEAST_DB = 15
 DAY = datetime(2026, 10, 10, tzinfo=UTC)
 VIEW = "card_transaction_features"
-WINDOWS = ("10m", "1h", "24h", "7d", "30d")
 
 
 def card_table(cards: int, seed: int = 7):
     """One row per card, shaped like the pipeline's card_transaction_features."""
     import pyarrow as pa
+
+    from fraud_platform.windows import CARD_WINDOWS
 
     rng = np.random.default_rng(seed)
     seconds = rng.integers(0, 86_400, cards)
@@ -68,7 +69,7 @@ def card_table(cards: int, seed: int = 7):
         "created": pa.array(np.full(cards, np.datetime64("2026-10-11T01:00:00", "ns"))),
     }
     counts = np.ones(cards, np.int64)
-    for window in WINDOWS:
+    for window in CARD_WINDOWS:
         counts = counts + rng.integers(0, 4, cards)
         amounts = np.round(rng.gamma(2.0, 30.0, cards) * counts, 2)
         columns[f"txn_count_{window}"] = pa.array(counts)

@@ -23,6 +23,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fraud_platform import layout
+from fraud_platform.windows import CARD_WINDOWS, MERCHANT_WINDOWS
 
 if TYPE_CHECKING:
     from great_expectations.expectations import Expectation
@@ -143,9 +144,6 @@ def _latlon(lat: str, lon: str) -> tuple[Range, Range]:
 def _non_negative(*columns: str) -> tuple[Range, ...]:
     return tuple(Range(column, 0.0, strict=True) for column in columns)
 
-
-CARD_WINDOWS = ("10m", "1h", "24h", "7d", "30d")
-MERCHANT_WINDOWS = ("1d", "7d", "30d")
 
 BRONZE_TRANSACTIONS = Gate(
     name=f"{layout.BRONZE}_{layout.TRANSACTIONS}",

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from fraud_platform.windows import CARD_WINDOWS, MERCHANT_WINDOWS
 from tests.conftest import REPO_ROOT
 
 FEATURE_REPO = REPO_ROOT / "feature_repo"
@@ -20,8 +21,6 @@ DAY1 = datetime(2026, 10, 1, tzinfo=UTC)
 DAY2 = DAY1 + timedelta(days=1)
 AS_OF = DAY1 + timedelta(days=2)
 """The materialization end of the suite: after every row of the tables."""
-CARD_WINDOWS = ("10m", "1h", "24h", "7d", "30d")
-MERCHANT_WINDOWS = ("1d", "7d", "30d")
 FEAST_WRITER_DB = 1
 """Redis database the Feast-engine comparison writes to (keys unique to the run)."""
 
