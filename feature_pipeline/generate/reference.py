@@ -149,6 +149,7 @@ def _build_merchants(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
 
 def build_population(config: GeneratorConfig) -> Population:
     """Draw the cards, their behaviour profiles and the merchants."""
+    # One function on purpose: its steps are the order of the seeded random draws.
     rng = rng_for(config.seed, 0)
     n = config.n_cards
     home_city = rng.choice(C.N_CITIES, n, p=C.CITY_HOME_WEIGHT).astype(np.int8)

@@ -151,6 +151,8 @@ def enforce_travel_times(card: np.ndarray, t: np.ndarray, lat: np.ndarray,
 
 def generate_genuine(config: GeneratorConfig, pop: Population) -> TxBatch:
     """The cardholders' own transactions, sorted by card then time."""
+    # One function on purpose: the steps are the order of the seeded random draws, and
+    # splitting them makes a reordering (other data for the same seed) easy to miss.
     rng = rng_for(config.seed, 1, config.start_date.toordinal(), config.days)
     n_total = config.genuine_target()
     days, window = config.days, config.window_seconds
