@@ -41,8 +41,9 @@ def polars_card_windows(s3_uri: str, storage_options: dict[str, str]) -> tuple[A
 
     started = time.perf_counter()
     frame = (
-        pl.scan_parquet(f"{s3_uri}/**/*.parquet", storage_options=storage_options,
-                        hive_partitioning=True)
+        pl.scan_parquet(
+            f"{s3_uri}/**/*.parquet", storage_options=storage_options, hive_partitioning=True
+        )
         .select("card_id", "event_timestamp", "amount")
         .sort("card_id", "event_timestamp")
         .collect()
@@ -84,92 +85,27 @@ def main(
 ) -> None:
     logging.basicConfig(level=logging.WARNING)
     os.environ["FRAUD_S3_PREFIX"] = f"bench/features-{uuid.uuid4().hex[:8]}"
-    from feature_pipeline import pipeline
     from fraud_platform.settings import S3Settings
-    from fraud_platform.spark import build_spark_session
 
     s3 = S3Settings()
     start = date(2026, 1, 1)
-    end = start + timedelta(days=days - 1)
     cards = max(1_000, rows // (days * 2))
-    figures: dict[str, Any] = {"rows": rows, "days": days, "cards": cards,
-                               "cores": os.cpu_count()}
+    figures: dict[str, Any] = {"rows": rows, "days": days, "cards": cards, "cores": os.cpu_count()}
     timings: dict[str, float] = {}
     try:
-        with console.status(f"generating {rows:,} transactions into landing/"):
-            t = time.perf_counter()
-            generated = pipeline.generate(start, days, n_cards=cards,
-                                          n_merchants=max(200, cards // 20),
-                                          n_transactions=rows)
-            timings["generate"] = time.perf_counter() - t
-        spark = build_spark_session("bench-features")
-        with console.status("ingesting landing -> bronze (quarantine, dedup, GX gates)"):
-            t = time.perf_counter()
-            ingested = pipeline.ingest(start, end, spark=spark, s3=s3)
-            timings["ingest"] = time.perf_counter() - t
-        with console.status("computing feature tables (GX gates)"):
-            t = time.perf_counter()
-            computed = pipeline.compute(start, end, spark=spark, s3=s3)
-            timings["compute"] = time.perf_counter() - t
-        bronze_rows = ingested["feeds"]["transactions"]["bronze"]
+        spark, runs = run_pipeline(start, days, rows, cards, s3, timings)
         with console.status("Polars reference: the same card windows on one node"):
-            options = {
-                "aws_endpoint_url": s3.endpoint_url or "",
-                "aws_access_key_id": s3.access_key_id or "",
-                "aws_secret_access_key": (
-                    s3.secret_access_key.get_secret_value() if s3.secret_access_key else ""
-                ),
-                "aws_region": s3.region,
-                "aws_allow_http": "true",
-            }
             reference, timings["polars_card_windows"] = polars_card_windows(
-                s3.uri("bronze", "transactions"), options
+                s3.uri("bronze", "transactions"), polars_options(s3)
             )
-        # Cross-check: Spark's feature rows equal Polars' for a sample of instants.
-        sample = reference.sample(n=min(2_000, reference.height), seed=1)
-        spark_rows = (
-            spark.read.parquet(s3.s3a_uri("silver", "card_transaction_features"))
-            .select("card_id", "event_timestamp", *[f"txn_count_{w}" for w in WINDOWS],
-                    *[f"amount_sum_{w}" for w in WINDOWS])
-            .join(spark.createDataFrame(sample.select("card_id", "event_timestamp").to_arrow()),
-                  ["card_id", "event_timestamp"])
-            .toPandas()
-        )
-        reference_rows = sample.to_pandas()
-        for frame in (spark_rows, reference_rows):
-            # Spark hands back naive UTC, Polars aware UTC: compare as naive UTC microseconds.
-            stamps = frame["event_timestamp"]
-            if getattr(stamps.dt, "tz", None) is not None:
-                stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
-            frame["event_timestamp"] = stamps.astype("datetime64[us]")
-        merged = spark_rows.merge(reference_rows, on=["card_id", "event_timestamp"],
-                                  suffixes=("_spark", "_polars"))
-        mismatches = sum(
-            int((merged[f"{c}_{w}_spark"] - merged[f"{c}_{w}_polars"]).abs().gt(0.011).sum())
-            for w in WINDOWS for c in ("txn_count", "amount_sum")
-        )
+        merged_rows, mismatches = crosscheck(spark, s3, reference)
         console.print(f"timings so far: { {k: round(v, 1) for k, v in timings.items()} }")
-        spark_total = timings["ingest"] + timings["compute"]
+        figures.update(throughput(rows, timings, runs))
         figures.update(
             {
-                "bronze_rows": bronze_rows,
-                "feature_rows": computed["rows"],
-                "seconds": {k: round(v, 2) for k, v in timings.items()},
-                "spark_seconds": stage_seconds(ingested, computed),
-                "rows_per_s": {
-                    "generate_and_land": round(rows / timings["generate"]),
-                    "ingest": round(rows / timings["ingest"]),
-                    "compute": round(bronze_rows / timings["compute"]),
-                    "landing_to_features": round(rows / spark_total),
-                    "polars_card_windows": round(bronze_rows / timings["polars_card_windows"]),
-                },
-                "landing_to_features_s": round(spark_total, 1),
-                "spark_vs_polars_card_windows": round(
-                    timings["compute"] / timings["polars_card_windows"], 2
-                ),
-                "crosscheck_rows": len(merged),
+                "crosscheck_rows": merged_rows,
                 "crosscheck_mismatches": mismatches,
-                "generated_fraud_rate": generated["fraud"]["rate"],
+                "generated_fraud_rate": runs["generated"]["fraud"]["rate"],
             }
         )
     finally:
@@ -177,16 +113,127 @@ def main(
             from fraud_platform.s3 import delete_prefix
 
             delete_prefix(s3.key() + "/", s3)
+    report(figures)
+    print(json.dumps(figures))
+
+
+def run_pipeline(
+    start: date, days: int, rows: int, cards: int, s3: Any, timings: dict[str, float]
+) -> tuple[Any, dict[str, dict[str, Any]]]:
+    """Generate into landing, ingest to bronze and compute the feature tables, each timed
+    into ``timings``; the Spark session and each run's metadata (``generated``,
+    ``ingested``, ``computed``)."""
+    from feature_pipeline import pipeline
+    from fraud_platform.spark import build_spark_session
+
+    end = start + timedelta(days=days - 1)
+    with console.status(f"generating {rows:,} transactions into landing/"):
+        t = time.perf_counter()
+        generated = pipeline.generate(
+            start, days, n_cards=cards, n_merchants=max(200, cards // 20), n_transactions=rows
+        )
+        timings["generate"] = time.perf_counter() - t
+    spark = build_spark_session("bench-features")
+    with console.status("ingesting landing -> bronze (quarantine, dedup, GX gates)"):
+        t = time.perf_counter()
+        ingested = pipeline.ingest(start, end, spark=spark, s3=s3)
+        timings["ingest"] = time.perf_counter() - t
+    with console.status("computing feature tables (GX gates)"):
+        t = time.perf_counter()
+        computed = pipeline.compute(start, end, spark=spark, s3=s3)
+        timings["compute"] = time.perf_counter() - t
+    return spark, {"generated": generated, "ingested": ingested, "computed": computed}
+
+
+def polars_options(s3: Any) -> dict[str, str]:
+    """Polars' S3 options from the project's S3 settings."""
+    return {
+        "aws_endpoint_url": s3.endpoint_url or "",
+        "aws_access_key_id": s3.access_key_id or "",
+        "aws_secret_access_key": (
+            s3.secret_access_key.get_secret_value() if s3.secret_access_key else ""
+        ),
+        "aws_region": s3.region,
+        "aws_allow_http": "true",
+    }
+
+
+def crosscheck(spark: Any, s3: Any, reference: Any) -> tuple[int, int]:
+    """Spark's feature rows against Polars' for a sample of instants: rows compared and
+    values that differ (by more than a cent)."""
+    sample = reference.sample(n=min(2_000, reference.height), seed=1)
+    spark_rows = (
+        spark.read.parquet(s3.s3a_uri("silver", "card_transaction_features"))
+        .select(
+            "card_id",
+            "event_timestamp",
+            *[f"txn_count_{w}" for w in WINDOWS],
+            *[f"amount_sum_{w}" for w in WINDOWS],
+        )
+        .join(
+            spark.createDataFrame(sample.select("card_id", "event_timestamp").to_arrow()),
+            ["card_id", "event_timestamp"],
+        )
+        .toPandas()
+    )
+    reference_rows = sample.to_pandas()
+    for frame in (spark_rows, reference_rows):
+        # Spark hands back naive UTC, Polars aware UTC: compare as naive UTC microseconds.
+        stamps = frame["event_timestamp"]
+        if getattr(stamps.dt, "tz", None) is not None:
+            stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+        frame["event_timestamp"] = stamps.astype("datetime64[us]")
+    merged = spark_rows.merge(
+        reference_rows, on=["card_id", "event_timestamp"], suffixes=("_spark", "_polars")
+    )
+    mismatches = sum(
+        int((merged[f"{c}_{w}_spark"] - merged[f"{c}_{w}_polars"]).abs().gt(0.011).sum())
+        for w in WINDOWS
+        for c in ("txn_count", "amount_sum")
+    )
+    return len(merged), mismatches
+
+
+def throughput(
+    rows: int, timings: dict[str, float], runs: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """Rows, seconds and rows/s per stage, and Spark against Polars on the card windows."""
+    ingested, computed = runs["ingested"], runs["computed"]
+    bronze_rows = ingested["feeds"]["transactions"]["bronze"]
+    spark_total = timings["ingest"] + timings["compute"]
+    return {
+        "bronze_rows": bronze_rows,
+        "feature_rows": computed["rows"],
+        "seconds": {k: round(v, 2) for k, v in timings.items()},
+        "spark_seconds": stage_seconds(ingested, computed),
+        "rows_per_s": {
+            "generate_and_land": round(rows / timings["generate"]),
+            "ingest": round(rows / timings["ingest"]),
+            "compute": round(bronze_rows / timings["compute"]),
+            "landing_to_features": round(rows / spark_total),
+            "polars_card_windows": round(bronze_rows / timings["polars_card_windows"]),
+        },
+        "landing_to_features_s": round(spark_total, 1),
+        "spark_vs_polars_card_windows": round(
+            timings["compute"] / timings["polars_card_windows"], 2
+        ),
+    }
+
+
+def report(figures: dict[str, Any]) -> None:
+    """Seconds and rows/s per stage, as a table."""
     table = Table("stage", "seconds", "rows/s")
     for stage, seconds in figures["seconds"].items():
         rate = figures["rows_per_s"].get(stage) or figures["rows_per_s"].get(
             "generate_and_land" if stage == "generate" else stage
         )
         table.add_row(stage, f"{seconds:,.1f}", f"{rate:,}" if rate else "-")
-    table.add_row("landing -> features (Spark)", f"{figures['landing_to_features_s']:,.1f}",
-                  f"{figures['rows_per_s']['landing_to_features']:,}")
+    table.add_row(
+        "landing -> features (Spark)",
+        f"{figures['landing_to_features_s']:,.1f}",
+        f"{figures['rows_per_s']['landing_to_features']:,}",
+    )
     Console().print(table)
-    print(json.dumps(figures))
 
 
 if __name__ == "__main__":

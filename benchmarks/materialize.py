@@ -80,10 +80,12 @@ def card_table(cards: int, seed: int = 7):
     gap = rng.exponential(20_000.0, cards)
     distance = rng.exponential(15.0, cards)
     columns["distinct_merchants_24h"] = pa.array(rng.integers(1, 6, cards).astype(np.int32))
-    columns["seconds_since_prev_txn"] = pa.array(np.where(first, np.nan, np.round(gap)),
-                                                 from_pandas=True)
-    columns["distance_from_prev_km"] = pa.array(np.where(first, np.nan, np.round(distance, 3)),
-                                                from_pandas=True)
+    columns["seconds_since_prev_txn"] = pa.array(
+        np.where(first, np.nan, np.round(gap)), from_pandas=True
+    )
+    columns["distance_from_prev_km"] = pa.array(
+        np.where(first, np.nan, np.round(distance, 3)), from_pandas=True
+    )
     columns["speed_from_prev_kmh"] = pa.array(
         np.where(first, np.nan, np.round(distance / (np.round(gap) + 1) * 3600, 3)),
         from_pandas=True,
@@ -100,12 +102,17 @@ def small_tables():
     import pyarrow as pa
 
     ts = pa.array(np.array(["2024-01-01T00:00:00"] * 2, "datetime64[ns]"))
-    profile = pa.table({
-        "card_id": ["c0000000", "c0000001"], "event_timestamp": ts, "created": ts,
-        "issue_timestamp": pa.array([1_704_067_200] * 2, pa.int64()),
-        "credit_limit": [1000.0, 2000.0], "home_latitude": [40.0, 41.0],
-        "home_longitude": [2.0, 3.0],
-    })
+    profile = pa.table(
+        {
+            "card_id": ["c0000000", "c0000001"],
+            "event_timestamp": ts,
+            "created": ts,
+            "issue_timestamp": pa.array([1_704_067_200] * 2, pa.int64()),
+            "credit_limit": [1000.0, 2000.0],
+            "home_latitude": [40.0, 41.0],
+            "home_longitude": [2.0, 3.0],
+        }
+    )
     merchant = {"merchant_id": ["m0", "m1"], "event_timestamp": ts, "created": ts}
     for window in ("1d", "7d", "30d"):
         merchant[f"txn_count_{window}"] = pa.array([1, 2], pa.int64())
@@ -128,15 +135,25 @@ def write_tables(cards: int) -> dict[str, Any]:
     built = time.perf_counter() - started
     day = DAY.date().isoformat()
     base = f"{s3.bucket}/{s3.key(layout.SILVER)}"
-    pq.write_table(table, f"{base}/{layout.CARD_TRANSACTION_FEATURES}/event_date={day}/"
-                   "part-00000.parquet", filesystem=fs)
+    pq.write_table(
+        table,
+        f"{base}/{layout.CARD_TRANSACTION_FEATURES}/event_date={day}/part-00000.parquet",
+        filesystem=fs,
+    )
     profile, merchant = small_tables()
-    pq.write_table(profile, f"{base}/{layout.CARD_PROFILE_FEATURES}/part-00000.parquet",
-                   filesystem=fs)
-    pq.write_table(merchant, f"{base}/{layout.MERCHANT_RISK_FEATURES}/event_date={day}/"
-                   "part-00000.parquet", filesystem=fs)
-    return {"build_s": round(built, 2), "write_s": round(time.perf_counter() - started - built, 2),
-            "bytes_in_memory": table.nbytes}
+    pq.write_table(
+        profile, f"{base}/{layout.CARD_PROFILE_FEATURES}/part-00000.parquet", filesystem=fs
+    )
+    pq.write_table(
+        merchant,
+        f"{base}/{layout.MERCHANT_RISK_FEATURES}/event_date={day}/part-00000.parquet",
+        filesystem=fs,
+    )
+    return {
+        "build_s": round(built, 2),
+        "write_s": round(time.perf_counter() - started - built, 2),
+        "bytes_in_memory": table.nbytes,
+    }
 
 
 def with_db(connection_string: str, db: int) -> str:
@@ -182,9 +199,12 @@ def compare_stores(ours, feast, redis_ours, redis_feast, cards: int, sample: int
     project = ours.project.encode()
     different_hashes = []
     for card in ids:
-        key = serialize_entity_key(
-            EntityKey(join_keys=["card_id"], entity_values=[Value(string_val=card)]), 3
-        ) + project
+        key = (
+            serialize_entity_key(
+                EntityKey(join_keys=["card_id"], entity_values=[Value(string_val=card)]), 3
+            )
+            + project
+        )
         if redis_ours.hgetall(key) != redis_feast.hgetall(key):
             different_hashes.append(card)
     features = [f"{VIEW}:{f.name}" for f in ours.get_feature_view(VIEW).features]
@@ -202,9 +222,13 @@ def compare_stores(ours, feast, redis_ours, redis_feast, cards: int, sample: int
 def main(
     cards: Annotated[int, typer.Option(help="Cards (one feature row each).")] = 1_000_000,
     batch_rows: Annotated[int, typer.Option(help="Keys per pipelined batch (ours).")] = 20_000,
-    feast_defaults: Annotated[bool, typer.Option(
-        help="Run Feast's engine with its default materialization settings "
-             "(pull_latest_features off, one write batch).")] = False,
+    feast_defaults: Annotated[
+        bool,
+        typer.Option(
+            help="Run Feast's engine with its default materialization settings "
+            "(pull_latest_features off, one write batch)."
+        ),
+    ] = False,
     skip_feast: Annotated[bool, typer.Option(help="Only run our writer.")] = False,
     keep: Annotated[bool, typer.Option(help="Keep the S3 prefix and Redis data.")] = False,
 ) -> None:
@@ -215,12 +239,14 @@ def main(
     os.environ["FEAST_REGISTRY_PATH"] = f"sqlite:///{workdir / 'registry.db'}"
 
     from feature_pipeline.feature_store import apply_definitions
-    from feature_pipeline.materialize import materialize
     from fraud_platform.redis_client import redis_client
 
-    figures: dict[str, Any] = {"cards": cards, "batch_rows": batch_rows,
-                               "cpu_count": os.cpu_count(),
-                               "load_average_before": round(os.getloadavg()[0], 2)}
+    figures: dict[str, Any] = {
+        "cards": cards,
+        "batch_rows": batch_rows,
+        "cpu_count": os.cpu_count(),
+        "load_average_before": round(os.getloadavg()[0], 2),
+    }
     redis_ours = redis_client(db=OURS_DB, socket_timeout=600)
     redis_feast = redis_client(db=FEAST_DB, socket_timeout=600)
     start, end = DAY, DAY + timedelta(days=1)
@@ -233,62 +259,10 @@ def main(
         redis_ours.flushdb()
         redis_feast.flushdb()
         ours = open_store_on(OURS_DB, base_connection)
-        gc.collect()
-        before = used_memory(redis_ours)
-        hsets = hset_server_time(redis_ours)
-        cpu = cpu_seconds()
-        started = time.perf_counter()
-        result = materialize(end, start, feature_views=[VIEW], store=ours, batch_rows=batch_rows)
-        seconds = time.perf_counter() - started
-        cpu = cpu_seconds() - cpu
-        after = used_memory(redis_ours)
-        view = result["views"][VIEW]
-        figures["ours"] = {
-            "seconds": round(seconds, 2),
-            "keys": view["keys"],
-            "keys_per_s": round(view["keys"] / seconds),
-            "read_s": view["read_s"],
-            "encode_s": view["encode_s"],
-            "wait_s": view["wait_s"],
-            "redis_bytes_per_card": round((after - before) / max(view["keys"], 1), 1),
-            "redis_us_per_hset": server_us_per_hset(redis_ours, hsets),
-            "client_cpu_s": round(cpu, 2),
-        }
-        print(f"ours : {view['keys']:,} keys in {seconds:.2f}s = "
-              f"{figures['ours']['keys_per_s']:,} keys/s "
-              f"({figures['ours']['redis_bytes_per_card']} Redis bytes per card)")
-
+        figures["ours"] = measure_ours(ours, redis_ours, start, end, batch_rows)
         if not skip_feast:
             feast = open_store_on(FEAST_DB, base_connection)
-            if feast_defaults:
-                from feast.repo_config import MaterializationConfig
-
-                feast.config.materialization_config = MaterializationConfig()
-            figures["feast_settings"] = feast.config.materialization_config.model_dump()
-            gc.collect()
-            before = used_memory(redis_feast)
-            hsets = hset_server_time(redis_feast)
-            cpu = cpu_seconds()
-            started = time.perf_counter()
-            feast.materialize(start, end, feature_views=[VIEW])
-            seconds = time.perf_counter() - started
-            cpu = cpu_seconds() - cpu
-            after = used_memory(redis_feast)
-            keys = redis_feast.dbsize()
-            figures["feast"] = {
-                "seconds": round(seconds, 2),
-                "keys": keys,
-                "keys_per_s": round(keys / seconds),
-                "redis_bytes_per_card": round((after - before) / max(keys, 1), 1),
-                "redis_us_per_hset": server_us_per_hset(redis_feast, hsets),
-                "client_cpu_s": round(cpu, 2),
-            }
-            figures["speedup"] = round(figures["ours"]["keys_per_s"]
-                                       / figures["feast"]["keys_per_s"], 1)
-            print(f"feast: {keys:,} keys in {seconds:.2f}s = "
-                  f"{figures['feast']['keys_per_s']:,} keys/s "
-                  f"({figures['feast']['redis_bytes_per_card']} Redis bytes per card)")
-            print(f"ratio: {figures['speedup']}x")
+            measure_feast(figures, feast, redis_feast, start, end, feast_defaults)
             figures["check"] = compare_stores(ours, feast, redis_ours, redis_feast, cards)
             print(f"check: {figures['check']}")
         figures["load_average_after"] = round(os.getloadavg()[0], 2)
@@ -298,6 +272,84 @@ def main(
             redis_feast.flushdb()
             _remove_prefix()
     print(json.dumps(figures))
+
+
+def measure_ours(
+    ours: Any, redis_ours: Any, start: datetime, end: datetime, batch_rows: int
+) -> dict[str, Any]:
+    """Our writer's materialization of the view: time, keys/s, where the time went, Redis
+    bytes and server time per key, and this process's CPU."""
+    from feature_pipeline.materialize import materialize
+
+    gc.collect()
+    before = used_memory(redis_ours)
+    hsets = hset_server_time(redis_ours)
+    cpu = cpu_seconds()
+    started = time.perf_counter()
+    result = materialize(end, start, feature_views=[VIEW], store=ours, batch_rows=batch_rows)
+    seconds = time.perf_counter() - started
+    cpu = cpu_seconds() - cpu
+    after = used_memory(redis_ours)
+    view = result["views"][VIEW]
+    figures = {
+        "seconds": round(seconds, 2),
+        "keys": view["keys"],
+        "keys_per_s": round(view["keys"] / seconds),
+        "read_s": view["read_s"],
+        "encode_s": view["encode_s"],
+        "wait_s": view["wait_s"],
+        "redis_bytes_per_card": round((after - before) / max(view["keys"], 1), 1),
+        "redis_us_per_hset": server_us_per_hset(redis_ours, hsets),
+        "client_cpu_s": round(cpu, 2),
+    }
+    print(
+        f"ours : {view['keys']:,} keys in {seconds:.2f}s = "
+        f"{figures['keys_per_s']:,} keys/s "
+        f"({figures['redis_bytes_per_card']} Redis bytes per card)"
+    )
+    return figures
+
+
+def measure_feast(
+    figures: dict[str, Any],
+    feast: Any,
+    redis_feast: Any,
+    start: datetime,
+    end: datetime,
+    feast_defaults: bool,
+) -> None:
+    """Feast's own materialization of the view, measured as ours is, and the ratio; into
+    ``figures`` (``feast_settings``, ``feast``, ``speedup``)."""
+    if feast_defaults:
+        from feast.repo_config import MaterializationConfig
+
+        feast.config.materialization_config = MaterializationConfig()
+    figures["feast_settings"] = feast.config.materialization_config.model_dump()
+    gc.collect()
+    before = used_memory(redis_feast)
+    hsets = hset_server_time(redis_feast)
+    cpu = cpu_seconds()
+    started = time.perf_counter()
+    feast.materialize(start, end, feature_views=[VIEW])
+    seconds = time.perf_counter() - started
+    cpu = cpu_seconds() - cpu
+    after = used_memory(redis_feast)
+    keys = redis_feast.dbsize()
+    figures["feast"] = {
+        "seconds": round(seconds, 2),
+        "keys": keys,
+        "keys_per_s": round(keys / seconds),
+        "redis_bytes_per_card": round((after - before) / max(keys, 1), 1),
+        "redis_us_per_hset": server_us_per_hset(redis_feast, hsets),
+        "client_cpu_s": round(cpu, 2),
+    }
+    figures["speedup"] = round(figures["ours"]["keys_per_s"] / figures["feast"]["keys_per_s"], 1)
+    print(
+        f"feast: {keys:,} keys in {seconds:.2f}s = "
+        f"{figures['feast']['keys_per_s']:,} keys/s "
+        f"({figures['feast']['redis_bytes_per_card']} Redis bytes per card)"
+    )
+    print(f"ratio: {figures['speedup']}x")
 
 
 def _remove_prefix() -> None:

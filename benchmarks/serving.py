@@ -11,6 +11,13 @@ throwaway SQLite registry and materializes everything into Redis db 13, as
 - ``feast serve`` (one gunicorn worker): ``POST /get-online-features`` of the same
   feature service, features only.
 
+Before measuring, ``--event-cards`` cards get ``--events-per-card`` transactions in the 30
+days before the requests in their online event state (``benchmarks/event_state.py``,
+which prints the state updates per second of one Redis core, pipelined, and the memory per
+card), and the requests draw those cards: every ``/v1/score`` then reads the card's and
+the merchant's windows as of the transaction *and* applies it (the full score with the
+state update), while ``feast serve`` reads Feast's rows.
+
 Both get the very same list of transactions (random cards of the written ones, random
 merchants, amounts and locations; fixed seed, same order):
 
@@ -38,212 +45,55 @@ Needs the local stack's environment (``set -a; . .local/stack.env; set +a``), ``
 the champion model in the local MLflow registry: run ``make demo`` first. It owns Redis
 db 13 (flushed before and after) and an S3 prefix under ``bench/`` (removed after unless
 ``--keep``); the servers listen on free ports of 127.0.0.1.
+
+The servers are ``benchmarks.serving_servers``, the load ``benchmarks.serving_load``, the
+tables and bars ``benchmarks.serving_report``.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
 import os
-import re
-import resource
 import secrets
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from benchmarks import materialize as bench
+from benchmarks.cpu_meter import cpu_meter
+from benchmarks.serving_load import (
+    CONCURRENCY,
+    REQUEST_DAY,
+    SERVICE,
+    WRK_SCRIPT,
+    Transaction,
+    run_wrk,
+    sequential,
+    transactions,
+)
+from benchmarks.serving_report import (
+    CONTENDED_CORES,
+    api_counters,
+    console,
+    log_problems,
+    report,
+    verdicts,
+)
+from benchmarks.serving_servers import Server, check_first, running, servers, with_port
 from fraud_platform.devstack.services import free_port
 
 DB = 13
-SERVICE = "fraud_detection_v1"
-SEED = 11
 WARMUP_REQUESTS = 500
 WARMUP_SECONDS = 3
-CONCURRENCY = 8
 POOL = 50_000
 """Request bodies in the list wrk cycles through (the sequential run uses its start)."""
-READY_TIMEOUT_S = 180.0
-REQUEST_DAY = bench.DAY + timedelta(days=1)
-"""Transactions happen the day after the features' event times."""
-CONTENDED_CORES = 0.3
-"""Cores taken by other processes (Redis included) during a measured phase above which
-the run is flagged as contended: its figures then say more about the machine than the
-servers."""
-BARS = {"seq_p50_ms": 1.0, "seq_p99_ms": 3.0, "c8_p99_ms": 10.0, "c8_throughput_ratio": 3.0}
-REPO = Path(__file__).resolve().parents[1]
-
-console = Console(width=110)
-
-WRK_SCRIPT = """\
--- Cycles through pre-generated request bodies, one JSON body per line, and counts the
--- responses that are not 2xx by status (with the first such body).
-local bodies = {}
-local path
-local i = 0
-local threads = {}
-failed = {}
-first_failure = ""
-
-setup = function(thread)
-  threads[#threads + 1] = thread
-end
-
-init = function(args)
-  path = args[1]
-  for line in io.lines(args[2]) do
-    bodies[#bodies + 1] = line
-  end
-end
-
-request = function()
-  i = i % #bodies + 1
-  return wrk.format("POST", path, nil, bodies[i])
-end
-
-response = function(status, headers, body)
-  if status > 299 then
-    failed[status] = (failed[status] or 0) + 1
-    if first_failure == "" then
-      first_failure = string.gsub(string.sub(body or "", 1, 300), "%s+", " ")
-    end
-  end
-end
-
-done = function(summary, latency, requests)
-  for _, thread in ipairs(threads) do
-    for status, count in pairs(thread:get("failed")) do
-      io.write(string.format("failed status %d: %d\\n", status, count))
-    end
-    local body = thread:get("first_failure")
-    if body ~= "" then
-      io.write("first failure: " .. body .. "\\n")
-    end
-  end
-end
-"""
-
-
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def group_cpu_seconds(pgid: int) -> float:
-    """CPU seconds (user + system) of the live processes of a process group."""
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with suppress(OSError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[2]) == pgid:
-                total += int(fields[11]) + int(fields[12])
-    return total / _TICK
-
-
-def host_busy_seconds() -> float:
-    """CPU seconds the whole host has been busy (all but idle and iowait)."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(values[:8]) - values[3] - values[4]) / _TICK
-
-
-@contextmanager
-def cpu_meter(pgid: int) -> Iterator[dict[str, float]]:
-    """Cores used during the block: by the server's process group, by this process and
-    its waited children (the client, wrk), and by everything else on the host (Redis,
-    and any other work sharing the CPU, which slows the server)."""
-    def snapshot() -> tuple[float, ...]:
-        me = resource.getrusage(resource.RUSAGE_SELF)
-        children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        client = me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
-        return (time.perf_counter(), group_cpu_seconds(pgid), client, host_busy_seconds())
-
-    figures: dict[str, float] = {}
-    before = snapshot()
-    yield figures
-    wall, server, client, host = (a - b for a, b in zip(snapshot(), before, strict=True))
-    figures.update(server_cores=round(server / wall, 2), client_cores=round(client / wall, 2),
-                   other_cores=round(max(host - server - client, 0.0) / wall, 2),
-                   server_cpu_s=round(server, 2))
-
-
-@dataclass(frozen=True)
-class Transaction:
-    """One request, sent to both servers."""
-
-    transaction_id: str
-    card_id: str
-    merchant_id: str
-    amount: float
-    timestamp: int
-    """Unix seconds, UTC."""
-    latitude: float
-    longitude: float
-
-
-@dataclass(frozen=True)
-class Server:
-    """A server process to start, probe and load."""
-
-    name: str
-    command: list[str]
-    cwd: Path
-    env: dict[str, str]
-    ready_path: str
-    path: str
-    headers: dict[str, str]
-    body: Callable[[Transaction], bytes]
-
-
-def ours_body(txn: Transaction) -> bytes:
-    """The ``/v1/score`` payload of a transaction."""
-    return json.dumps({
-        "transaction_id": txn.transaction_id, "card_id": txn.card_id,
-        "merchant_id": txn.merchant_id, "amount": txn.amount,
-        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(txn.timestamp)),
-        "latitude": txn.latitude, "longitude": txn.longitude,
-    }, separators=(",", ":")).encode()
-
-
-def feast_body(txn: Transaction) -> bytes:
-    """The ``/get-online-features`` payload of a transaction: one entity row."""
-    return json.dumps({
-        "feature_service": SERVICE,
-        "entities": {
-            "card_id": [txn.card_id], "merchant_id": [txn.merchant_id],
-            "amount": [txn.amount], "latitude": [txn.latitude], "longitude": [txn.longitude],
-            "transaction_timestamp": [txn.timestamp],
-        },
-    }, separators=(",", ":")).encode()
-
-
-def transactions(cards: int, merchants: list[str], count: int,
-                 seed: int = SEED) -> list[Transaction]:
-    """``count`` random transactions of the written cards, reproducible from ``seed``."""
-    rng = np.random.default_rng(seed)
-    card = rng.integers(0, cards, count)
-    merchant = rng.integers(0, len(merchants), count)
-    amount = np.round(rng.gamma(2.0, 30.0, count), 2)
-    at = int(REQUEST_DAY.timestamp()) + rng.integers(0, 86_400, count)
-    lat = np.round(rng.uniform(35, 60, count), 5)
-    lon = np.round(rng.uniform(-10, 30, count), 5)
-    return [Transaction(f"bench-{i:06d}", f"c{card[i]:07d}", merchants[merchant[i]],
-                        float(amount[i]), int(at[i]), float(lat[i]), float(lon[i]))
-            for i in range(count)]
 
 
 def champion() -> dict[str, str]:
@@ -263,12 +113,18 @@ def champion() -> dict[str, str]:
     metadata = get_model_info(f"models:/{settings.name}/{version}").metadata or {}
     service = metadata.get("feature_service")
     if service != SERVICE:
-        console.print(f"{settings.name} v{version} ({settings.alias}) serves {service!r}, "
-                      f"not {SERVICE}: register a {SERVICE} champion (`make demo`)",
-                      style="bold red")
+        console.print(
+            f"{settings.name} v{version} ({settings.alias}) serves {service!r}, "
+            f"not {SERVICE}: register a {SERVICE} champion (`make demo`)",
+            style="bold red",
+        )
         raise typer.Exit(2)
-    return {"name": settings.name, "version": version, "alias": settings.alias,
-            "feature_service": service}
+    return {
+        "name": settings.name,
+        "version": version,
+        "alias": settings.alias,
+        "feature_service": service,
+    }
 
 
 def prepare_data(cards: int, base_connection: str) -> dict[str, Any]:
@@ -281,207 +137,29 @@ def prepare_data(cards: int, base_connection: str) -> dict[str, Any]:
     apply_definitions()
     store = bench.open_store_on(DB, base_connection)
     started = time.perf_counter()
-    result = materialize(bench.DAY + timedelta(days=1), bench.DAY - timedelta(days=3650),
-                         store=store)
+    result = materialize(
+        bench.DAY + timedelta(days=1), bench.DAY - timedelta(days=3650), store=store
+    )
     figures["materialize_s"] = round(time.perf_counter() - started, 2)
     figures["keys"] = {view: r["keys"] for view, r in result["views"].items()}
     return figures
 
 
-def _get(port: int, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
+def seed_state(redis: Any, cards: int, merchants: list[str], per_card: int) -> dict[str, Any]:
+    """Give ``cards`` cards ``per_card`` transactions in the 30 days before the requests
+    (``benchmarks.event_state``): what each request's state update then reads. Prints the
+    state updates per second (pipelined) and the memory per card."""
+    from benchmarks import event_state
+
+    names = [f"c{i:07d}" for i in range(cards)]
+    figures = event_state.apply(redis, event_state.events(names, merchants, per_card, REQUEST_DAY))
+    figures.update(event_state.memory_per_card(redis, names), cards=cards, per_card=per_card)
+    return figures
 
 
-def _log_tail(path: Path, lines: int = 20) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-
-@contextmanager
-def running(server: Server, port: int, log_file: Path) -> Iterator[dict[str, Any]]:
-    """Start the server in its own process group, wait until it is ready, and stop it
-    with SIGTERM to the group when done (SIGKILL if it has not exited after 30 s).
-
-    Yields:
-        ``startup_s`` and the readiness body; ``shutdown_s`` and ``exit_code`` are added
-        on exit.
-    """
-    info: dict[str, Any] = {}
-    with log_file.open("wb") as out:
-        process = subprocess.Popen(server.command, cwd=server.cwd, env=server.env,
-                                   stdout=out, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        started = time.perf_counter()
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"{server.name} exited with {process.returncode} before "
-                                   f"it was ready:\n{_log_tail(log_file)}")
-            with suppress(OSError, http.client.HTTPException):
-                status, body = _get(port, server.ready_path)
-                if status == 200:
-                    break
-            if time.perf_counter() - started > READY_TIMEOUT_S:
-                raise RuntimeError(f"{server.name} not ready after {READY_TIMEOUT_S:.0f}s:\n"
-                                   f"{_log_tail(log_file)}")
-            time.sleep(0.25)
-        info["startup_s"] = round(time.perf_counter() - started, 2)
-        info["pid"] = process.pid
-        info["ready"] = json.loads(body or b"null")
-        yield info
-    finally:
-        stopping = time.perf_counter()
-        with suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        killed = False
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            with suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            killed = True
-        info["shutdown_s"] = round(time.perf_counter() - stopping, 2)
-        info["exit_code"] = process.returncode
-        # uvicorn re-raises the SIGTERM it handled once shut down: -15 is a clean exit too.
-        info["stopped_cleanly"] = not killed and process.returncode in (0, -signal.SIGTERM)
-
-
-def check_first(server: Server, port: int, txn: Transaction) -> dict[str, Any]:
-    """One request, checked: 200, and the card's and merchant's stored features found."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        conn.request("POST", server.path, server.body(txn), server.headers)
-        response = conn.getresponse()
-        status, payload = response.status, response.read()
-    finally:
-        conn.close()
-    if status != 200:
-        raise RuntimeError(f"{server.name}: {status} {payload[:500]!r}")
-    data = json.loads(payload)
-    if server.name == "ours":
-        found = not data["card_unknown"] and not data["merchant_unknown"]
-        return {"features_found": found, "missing_features": len(data["missing_features"]),
-                "decision": data["decision"]}
-    names = data["metadata"]["feature_names"]
-    values = {n: r["values"][0] for n, r in zip(names, data["results"], strict=True)}
-    found = values.get("txn_count_10m") is not None and (
-        values.get("merchant_txn_count_1d") is not None)
-    return {"features_found": found,
-            "missing_features": sum(v is None for v in values.values())}
-
-
-def sequential(server: Server, port: int, bodies: list[bytes], warmup: int) -> dict[str, Any]:
-    """Client-side latency of one request at a time over one keep-alive connection."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    conn.connect()
-    conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    latencies = np.empty(len(bodies) - warmup, np.int64)
-    errors: dict[str, int] = {}
-    clock = time.perf_counter_ns
-    try:
-        for i, body in enumerate(bodies):
-            started = clock()
-            conn.request("POST", server.path, body, server.headers)
-            response = conn.getresponse()
-            response.read()
-            elapsed = clock() - started
-            if response.status != 200:
-                errors[str(response.status)] = errors.get(str(response.status), 0) + 1
-            if i >= warmup:
-                latencies[i - warmup] = elapsed
-    finally:
-        conn.close()
-    ms = latencies / 1e6
-    return {"requests": len(ms), "warmup": warmup,
-            "p50_ms": round(float(np.percentile(ms, 50)), 3),
-            "p99_ms": round(float(np.percentile(ms, 99)), 3),
-            "mean_ms": round(float(ms.mean()), 3), "max_ms": round(float(ms.max()), 3),
-            "non_200": sum(errors.values()), "statuses": errors}
-
-
-_UNITS_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
-
-
-def _ms(text: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)([a-z]+)", text).groups()
-    return float(number) * _UNITS_MS[unit]
-
-
-def parse_wrk(output: str) -> dict[str, Any]:
-    """Requests/s, the 50% and 99% latencies, non-2xx responses and socket errors."""
-    def find(pattern: str) -> re.Match[str] | None:
-        return re.search(pattern, output, re.MULTILINE)
-
-    rate = find(r"^Requests/sec:\s+([\d.]+)")
-    total = find(r"^\s*(\d+) requests in ([\d.]+\w+)")
-    p50 = find(r"^\s+50%\s+([\d.]+\w+)")
-    p99 = find(r"^\s+99%\s+([\d.]+\w+)")
-    if not (rate and total and p50 and p99):
-        raise RuntimeError(f"cannot parse wrk's output:\n{output}")
-    non_2xx = find(r"Non-2xx or 3xx responses:\s+(\d+)")
-    sockets = find(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
-    socket_errors = dict(zip(("connect", "read", "write", "timeout"),
-                             map(int, sockets.groups()), strict=True)) if sockets else {}
-    failed = {status: int(count) for status, count
-              in re.findall(r"^failed status (\d+): (\d+)$", output, re.MULTILINE)}
-    first_failure = find(r"^first failure: (.*)$")
-    return {"requests_per_s": round(float(rate.group(1)), 1),
-            "requests": int(total.group(1)), "duration_s": round(_ms(total.group(2)) / 1e3, 2),
-            "p50_ms": round(_ms(p50.group(1)), 3), "p99_ms": round(_ms(p99.group(1)), 3),
-            "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
-            "non_2xx_statuses": failed,
-            "first_failure": first_failure.group(1) if first_failure else None,
-            "socket_errors": sum(socket_errors.values()), "socket_error_kinds": socket_errors}
-
-
-def run_wrk(server: Server, port: int, script: Path, bodies_file: Path,
-            seconds: int) -> dict[str, Any]:
-    """``wrk -t1 -c8 --latency`` against the server; its summary parsed."""
-    command = ["wrk", "-t1", f"-c{CONCURRENCY}", f"-d{seconds}s", "--latency"]
-    for name, value in server.headers.items():
-        command += ["-H", f"{name}: {value}"]
-    command += ["-s", str(script), f"http://127.0.0.1:{port}", "--", server.path,
-                str(bodies_file)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60,
-                          check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
-    return parse_wrk(done.stdout)
-
-
-def api_counters(port: int) -> dict[str, Any]:
-    """The API's own account from ``/metrics``: requests not scored by reason, and the
-    mean transactions per Redis round trip (concurrent requests share them)."""
-    status, body = _get(port, "/metrics", timeout=10)
-    if status != 200:
-        return {}
-    text = body.decode()
-    errors = {reason: int(float(count)) for reason, count in re.findall(
-        r'^fraud_api_errors_total\{reason="([^"]+)"\} ([\d.e+]+)$', text, re.MULTILINE)}
-    sums = dict(re.findall(r"^fraud_api_batch_transactions_(sum|count) ([\d.e+]+)$", text,
-                           re.MULTILINE))
-    batch = float(sums.get("sum", 0)) / max(float(sums.get("count", 0)), 1.0)
-    return {"errors_by_reason": errors, "transactions_per_round_trip": round(batch, 2)}
-
-
-def log_problems(log_file: Path, limit: int = 5) -> dict[str, Any]:
-    """Error lines and tracebacks a server logged during the run."""
-    lines = log_file.read_text(errors="replace").splitlines()
-    bad = [line for line in lines
-           if re.search(r"\b(ERROR|CRITICAL|Traceback|Exception)\b", line)]
-    warnings = [line for line in lines if re.search(r"\bWARN(ING)?\b", line)]
-    return {"errors": len(bad), "first_errors": bad[:limit], "warnings": len(warnings),
-            "first_warnings": warnings[:limit]}
-
-
-def measure(server: Server, port: int, txns: list[Transaction], requests: int,
-            seconds: int, workdir: Path) -> dict[str, Any]:
+def measure(
+    server: Server, port: int, txns: list[Transaction], requests: int, seconds: int, workdir: Path
+) -> dict[str, Any]:
     """Start the server, check one request, run the sequential and wrk loads, stop it."""
     bodies = [server.body(t) for t in txns]
     bodies_file = workdir / f"{server.name}-bodies.jsonl"
@@ -497,9 +175,9 @@ def measure(server: Server, port: int, txns: list[Transaction], requests: int,
         figures["check"] = check_first(server, port, txns[0])
         console.print(f"  ready in {info['startup_s']}s; first request {figures['check']}")
         with cpu_meter(info["pid"]) as cpu:
-            figures["sequential"] = sequential(server, port,
-                                               bodies[:WARMUP_REQUESTS + requests],
-                                               WARMUP_REQUESTS)
+            figures["sequential"] = sequential(
+                server, port, bodies[: WARMUP_REQUESTS + requests], WARMUP_REQUESTS
+            )
         figures["sequential"]["cpu"] = cpu
         console.print(f"  sequential: {figures['sequential']}")
         run_wrk(server, port, script, bodies_file, WARMUP_SECONDS)
@@ -507,7 +185,8 @@ def measure(server: Server, port: int, txns: list[Transaction], requests: int,
             figures["c8"] = run_wrk(server, port, script, bodies_file, seconds)
         figures["c8"]["cpu"] = cpu
         figures["c8"]["server_cpu_ms_per_request"] = round(
-            cpu["server_cpu_s"] * 1e3 / max(figures["c8"]["requests"], 1), 3)
+            cpu["server_cpu_s"] * 1e3 / max(figures["c8"]["requests"], 1), 3
+        )
         console.print(f"  concurrency {CONCURRENCY}: {figures['c8']}")
         if server.name == "ours":
             figures["api"] = api_counters(port)
@@ -515,84 +194,6 @@ def measure(server: Server, port: int, txns: list[Transaction], requests: int,
     figures.update({key: info[key] for key in ("shutdown_s", "exit_code", "stopped_cleanly")})
     figures["log"] = log_problems(log_file)
     return figures
-
-
-def servers(env: dict[str, str], api_key: str) -> list[Server]:
-    """Our API, then ``feast serve``, both with one worker process."""
-    bin_dir = Path(sys.executable).parent
-    feast = shutil.which("feast", path=str(bin_dir)) or shutil.which("feast") or "feast"
-    json_header = {"Content-Type": "application/json"}
-    return [
-        Server("ours", [sys.executable, "-m", "inference_pipeline.cli", "serve", "--port",
-                        "{port}", "--workers", "1"],
-               REPO, {**env, "FRAUD_API_KEY": api_key}, "/readyz", "/v1/score",
-               {**json_header, "X-API-Key": api_key}, ours_body),
-        Server("feast", [feast, "serve", "-p", "{port}", "--workers", "1", "--max-requests",
-                         "0", "--max-requests-jitter", "0", "--no-access-log"],
-               REPO / "feature_repo", env, "/health", "/get-online-features", json_header,
-               feast_body),
-    ]
-
-
-def with_port(server: Server, port: int) -> Server:
-    """The server with its command's ``{port}`` filled in."""
-    command = [part.replace("{port}", str(port)) for part in server.command]
-    return Server(server.name, command, server.cwd, server.env, server.ready_path,
-                  server.path, server.headers, server.body)
-
-
-def verdicts(ours: dict[str, Any], feast: dict[str, Any]) -> dict[str, bool]:
-    """Whether each bar holds (and whether every request succeeded)."""
-    ratio = ours["c8"]["requests_per_s"] / feast["c8"]["requests_per_s"]
-    errors = sum(s["sequential"]["non_200"] + s["c8"]["non_2xx"] + s["c8"]["socket_errors"]
-                 for s in (ours, feast))
-    return {
-        "ours_seq_p50_le_1ms": ours["sequential"]["p50_ms"] <= BARS["seq_p50_ms"],
-        "ours_seq_p99_le_3ms": ours["sequential"]["p99_ms"] <= BARS["seq_p99_ms"],
-        "ours_c8_throughput_ge_3x_feast": ratio >= BARS["c8_throughput_ratio"],
-        "ours_c8_p99_le_10ms": ours["c8"]["p99_ms"] <= BARS["c8_p99_ms"],
-        "no_errors": errors == 0,
-    }
-
-
-def report(cards: int, model: dict[str, str], ours: dict[str, Any],
-           feast: dict[str, Any], ratios: dict[str, float], bars: dict[str, bool]) -> None:
-    """The tables: figures per server and metric, then the bars."""
-    table = Table(title=f"Serving {SERVICE}: {cards:,} cards in Redis, "
-                  f"{model['name']} v{model['version']}, one worker each")
-    table.add_column("metric")
-    table.add_column("ours (score)", justify="right")
-    table.add_column("feast serve (features)", justify="right")
-    rows: list[tuple[str, Callable[[dict[str, Any]], Any]]] = [
-        ("startup to ready (s)", lambda s: s["startup_s"]),
-        ("sequential p50 (ms)", lambda s: s["sequential"]["p50_ms"]),
-        ("sequential p99 (ms)", lambda s: s["sequential"]["p99_ms"]),
-        ("sequential mean (ms)", lambda s: s["sequential"]["mean_ms"]),
-        ("sequential non-200", lambda s: s["sequential"]["non_200"]),
-        (f"c{CONCURRENCY} requests/s", lambda s: s["c8"]["requests_per_s"]),
-        (f"c{CONCURRENCY} p50 (ms)", lambda s: s["c8"]["p50_ms"]),
-        (f"c{CONCURRENCY} p99 (ms)", lambda s: s["c8"]["p99_ms"]),
-        (f"c{CONCURRENCY} requests", lambda s: s["c8"]["requests"]),
-        (f"c{CONCURRENCY} non-2xx", lambda s: s["c8"]["non_2xx"]),
-        (f"c{CONCURRENCY} socket errors", lambda s: s["c8"]["socket_errors"]),
-        (f"c{CONCURRENCY} server CPU ms/request", lambda s: s["c8"]["server_cpu_ms_per_request"]),
-        (f"c{CONCURRENCY} cores taken by other work", lambda s: s["c8"]["cpu"]["other_cores"]),
-        ("stopped cleanly", lambda s: s["stopped_cleanly"]),
-        ("error lines in log", lambda s: s["log"]["errors"]),
-    ]
-    for label, value in rows:
-        cells = [value(s) for s in (ours, feast)]
-        table.add_row(label, *(f"{c:,}" if type(c) is int else str(c) for c in cells))
-    console.print(table)
-    console.print(f"c{CONCURRENCY} throughput ours/feast: {ratios['c8_throughput']}x; "
-                  f"c{CONCURRENCY} p99 feast/ours: {ratios['c8_p99']}x; "
-                  f"sequential p99 feast/ours: {ratios['sequential_p99']}x")
-    verdict = Table(title="Bars")
-    verdict.add_column("bar")
-    verdict.add_column("holds")
-    for name, holds in bars.items():
-        verdict.add_row(name, "[green]yes[/]" if holds else "[red]no[/]")
-    console.print(verdict)
 
 
 def remove_prefix() -> None:
@@ -605,13 +206,19 @@ def remove_prefix() -> None:
 
 
 def main(
-    cards: Annotated[int, typer.Option(min=2, help="Cards written and materialized.")
-                     ] = 100_000,
-    requests: Annotated[int, typer.Option(min=100, max=POOL - WARMUP_REQUESTS,
-                                          help="Sequential requests per server.")] = 5_000,
+    cards: Annotated[int, typer.Option(min=2, help="Cards written and materialized.")] = 100_000,
+    requests: Annotated[
+        int,
+        typer.Option(min=100, max=POOL - WARMUP_REQUESTS, help="Sequential requests per server."),
+    ] = 5_000,
     seconds: Annotated[int, typer.Option(min=1, help="wrk duration per server.")] = 15,
-    keep: Annotated[bool, typer.Option(help="Keep the S3 prefix, Redis db and registry.")
-                    ] = False,
+    keep: Annotated[bool, typer.Option(help="Keep the S3 prefix, Redis db and registry.")] = False,
+    event_cards: Annotated[
+        int, typer.Option(min=1, help="Cards given an event state (and drawn by the requests).")
+    ] = 2_000,
+    events_per_card: Annotated[
+        int, typer.Option(min=1, help="Transactions per card in the 30 days before the requests.")
+    ] = 100,
 ) -> None:
     """Our scoring API against `feast serve`, sequential and at concurrency 8."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -628,52 +235,22 @@ def main(
     from fraud_platform.redis_client import redis_client
 
     redis = redis_client(db=DB, socket_timeout=600)
-    figures: dict[str, Any] = {"cards": cards, "feature_service": SERVICE, "model": model,
-                               "cpu_count": os.cpu_count(), "concurrency": CONCURRENCY,
-                               "load_average_before": round(os.getloadavg()[0], 2)}
-    if figures["load_average_before"] > 0.5 * (os.cpu_count() or 1):
-        console.print(f"warning: load average {figures['load_average_before']} on "
-                      f"{os.cpu_count()} cores: other work shares the CPU and slows both "
-                      "servers", style="yellow")
+    figures = first_figures(cards, model)
     try:
         redis.flushdb()
-        figures["data"] = prepare_data(cards, base_connection)
-        console.print(f"data: {cards:,} cards written in {figures['data']['write_s']}s, "
-                      f"materialized into Redis db {DB} in "
-                      f"{figures['data']['materialize_s']}s: {figures['data']['keys']}")
-        _, merchant = bench.small_tables()
-        txns = transactions(cards, merchant.column("merchant_id").to_pylist(), POOL)
-        env = {**os.environ, "REDIS_CONNECTION_STRING": bench.with_db(base_connection, DB),
-               "PYTHONUNBUFFERED": "1"}
+        txns = prepare(figures, redis, cards, base_connection, event_cards, events_per_card)
+        env = {
+            **os.environ,
+            "REDIS_CONNECTION_STRING": bench.with_db(base_connection, DB),
+            "PYTHONUNBUFFERED": "1",
+        }
         results: dict[str, dict[str, Any]] = {}
         for server in servers(env, secrets.token_urlsafe(24)):
             port = free_port()
-            results[server.name] = measure(with_port(server, port), port, txns, requests,
-                                           seconds, workdir)
-        ours, feast = results["ours"], results["feast"]
-        served = (ours["ready"] or {}).get("model") or {}
-        figures["model"]["served_version"] = served.get("version")
-        figures["ours"], figures["feast"] = ours, feast
-        ratios = {
-            "c8_throughput": round(ours["c8"]["requests_per_s"] / feast["c8"]["requests_per_s"],
-                                   2),
-            "c8_p99": round(feast["c8"]["p99_ms"] / ours["c8"]["p99_ms"], 2),
-            "sequential_p99": round(feast["sequential"]["p99_ms"]
-                                    / ours["sequential"]["p99_ms"], 2),
-        }
-        figures["ratios"] = ratios
-        figures["bars"] = verdicts(ours, feast)
-        figures["all_bars_hold"] = all(figures["bars"].values())
-        figures["load_average_after"] = round(os.getloadavg()[0], 2)
-        other = max(s[phase]["cpu"]["other_cores"] for s in (ours, feast)
-                    for phase in ("sequential", "c8"))
-        figures["other_cores_max"] = other
-        figures["contended"] = other > CONTENDED_CORES
-        report(cards, model, ours, feast, ratios, figures["bars"])
-        if figures["contended"]:
-            console.print(f"warning: other processes took up to {other} of the "
-                          f"{os.cpu_count()} cores while measuring: rerun on a quiet machine",
-                          style="yellow")
+            results[server.name] = measure(
+                with_port(server, port), port, txns, requests, seconds, workdir
+            )
+        conclude(figures, cards, model, results["ours"], results["feast"])
     finally:
         if keep:
             console.print(f"kept: Redis db {DB}, s3 prefix {prefix}, registry in {workdir}")
@@ -684,6 +261,90 @@ def main(
     print(json.dumps(figures), flush=True)
     if not figures["bars"]["no_errors"]:
         raise typer.Exit(1)
+
+
+def first_figures(cards: int, model: dict[str, str]) -> dict[str, Any]:
+    """The run's settings and the machine's load before it; warns when other work shares
+    the CPU."""
+    figures: dict[str, Any] = {
+        "cards": cards,
+        "feature_service": SERVICE,
+        "model": model,
+        "cpu_count": os.cpu_count(),
+        "concurrency": CONCURRENCY,
+        "load_average_before": round(os.getloadavg()[0], 2),
+    }
+    if figures["load_average_before"] > 0.5 * (os.cpu_count() or 1):
+        console.print(
+            f"warning: load average {figures['load_average_before']} on "
+            f"{os.cpu_count()} cores: other work shares the CPU and slows both "
+            "servers",
+            style="yellow",
+        )
+    return figures
+
+
+def prepare(
+    figures: dict[str, Any],
+    redis: Any,
+    cards: int,
+    base_connection: str,
+    event_cards: int,
+    events_per_card: int,
+) -> list[Transaction]:
+    """The data both servers read (tables, Redis rows, event state), recorded in
+    ``figures``; return the transactions to send."""
+    figures["data"] = prepare_data(cards, base_connection)
+    console.print(
+        f"data: {cards:,} cards written in {figures['data']['write_s']}s, "
+        f"materialized into Redis db {DB} in "
+        f"{figures['data']['materialize_s']}s: {figures['data']['keys']}"
+    )
+    _, merchant = bench.small_tables()
+    merchant_ids = merchant.column("merchant_id").to_pylist()
+    figures["state"] = seed_state(redis, min(cards, event_cards), merchant_ids, events_per_card)
+    console.print(f"event state: {figures['state']}")
+    # The requests draw the cards that have an event state: each request's script
+    # reads events_per_card events, as a real card's would.
+    return transactions(min(cards, event_cards), merchant_ids, POOL)
+
+
+def conclude(
+    figures: dict[str, Any],
+    cards: int,
+    model: dict[str, str],
+    ours: dict[str, Any],
+    feast: dict[str, Any],
+) -> None:
+    """Both servers' figures, their ratios, the bars and whether the machine was quiet,
+    into ``figures``; the tables printed."""
+    served = (ours["ready"] or {}).get("model") or {}
+    figures["model"]["served_version"] = served.get("version")
+    figures["ours"], figures["feast"] = ours, feast
+    ratios = {
+        "c8_throughput": round(ours["c8"]["requests_per_s"] / feast["c8"]["requests_per_s"], 2),
+        "c8_p99": round(feast["c8"]["p99_ms"] / ours["c8"]["p99_ms"], 2),
+        "sequential_p99": round(feast["sequential"]["p99_ms"] / ours["sequential"]["p99_ms"], 2),
+    }
+    figures["ratios"] = ratios
+    figures["bars"] = verdicts(ours, feast)
+    figures["bars"]["state_updates_per_core_20k"] = (
+        figures["state"]["redis_core_events_per_s"] or 0
+    ) >= 20_000
+    figures["all_bars_hold"] = all(figures["bars"].values())
+    figures["load_average_after"] = round(os.getloadavg()[0], 2)
+    other = max(
+        s[phase]["cpu"]["other_cores"] for s in (ours, feast) for phase in ("sequential", "c8")
+    )
+    figures["other_cores_max"] = other
+    figures["contended"] = other > CONTENDED_CORES
+    report(cards, model, ours, feast, ratios, figures["bars"])
+    if figures["contended"]:
+        console.print(
+            f"warning: other processes took up to {other} of the "
+            f"{os.cpu_count()} cores while measuring: rerun on a quiet machine",
+            style="yellow",
+        )
 
 
 if __name__ == "__main__":

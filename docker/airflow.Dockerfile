@@ -10,16 +10,19 @@
 # the project at the versions of requirements/lock.txt. No secret is baked in.
 
 ARG AIRFLOW_IMAGE=apache/airflow:3.3.2-python3.11
-ARG MAVEN_IMAGE=maven:3.9.11-eclipse-temurin-21
+# Pinned by the digest of its multi-architecture index. The Airflow image stays pinned by
+# its release tag only: no digest of apache/airflow:3.3.2-python3.11 could be confirmed
+# without pulling it; add it with `docker buildx imagetools inspect` before release.
+ARG MAVEN_IMAGE=maven:3.9.11-eclipse-temurin-21@sha256:6fdc855a6ed81d288ca7ca37ac6ff5e9308b612485c0801d70b25a858c83d237
 
 FROM ${MAVEN_IMAGE} AS spark-jars
 WORKDIR /build
 COPY scripts/spark-jars.pom.xml ./pom.xml
+COPY scripts/spark-jars.sha256 ./spark-jars.sha256
 RUN --mount=type=cache,target=/root/.m2 \
-    mvn --batch-mode --quiet -f pom.xml dependency:copy-dependencies \
+    mvn --batch-mode --quiet --strict-checksums -f pom.xml dependency:copy-dependencies \
         -DincludeScope=runtime -DoutputDirectory=/jars \
- && test -f /jars/hadoop-aws-3.5.0.jar \
- && ls /jars/bundle-*.jar
+ && (cd /jars && sha256sum --check --quiet /build/spark-jars.sha256)
 
 
 FROM ${AIRFLOW_IMAGE} AS airflow
@@ -47,7 +50,7 @@ COPY --chown=airflow:root requirements/lock.txt /opt/fraud/requirements/lock.txt
 # The lock pins apache-airflow==3.3.2 like the base image, so Airflow itself is unchanged.
 # pip check reports (without failing the build) conflicts with providers that ship in the
 # base image but are not part of the lock.
-RUN pip install --no-cache-dir --requirement /opt/fraud/requirements/lock.txt \
+RUN pip install --no-cache-dir --require-hashes --requirement /opt/fraud/requirements/lock.txt \
  && { pip check || echo "pip check: conflicts above involve packages outside the lock"; }
 
 COPY --chown=airflow:root pyproject.toml README.md /opt/fraud/

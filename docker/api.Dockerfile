@@ -3,13 +3,16 @@
 #
 #   docker build -f docker/api.Dockerfile -t fraud-feature-store/api:0.1.0 .
 #
-# Builder: resolves the serving subset of the project (extras feast, training and serving;
-# no Spark, no Airflow) with every version constrained to requirements/lock.txt, checks
-# that the result really is a subset of the lock, and installs it into /opt/venv.
+# Builder: resolves the serving extra of the project alone (the API, Feast's client, XGBoost
+# and MLflow; no Spark, no Airflow, no Great Expectations) with every version constrained to
+# requirements/lock.txt, checks that the result really is a subset of the lock, and installs
+# it into /opt/venv.
 # Runtime: python slim, the venv, the code and the Feast repo, as a non-root user.
 # No secret is baked in: every credential comes from the environment at run time.
 
-ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+# Pinned by tag and by the digest of its multi-architecture index (a re-pushed tag cannot
+# change what is built).
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm@sha256:65a93d69fa75478d554f4ad27c85c1e69fa184956261b4301ebaf6dbb0a3543d
 
 FROM ${PYTHON_IMAGE} AS builder
 
@@ -32,21 +35,23 @@ COPY requirements/lock.txt requirements/lock.txt
 # Dependencies first, in their own layer: code changes do not reinstall them.
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv pip compile pyproject.toml \
-        --extra feast --extra training --extra serving \
+        --extra serving \
         --constraint requirements/lock.txt \
         --python-version 3.11 --no-header --no-annotate --quiet \
         --output-file /tmp/serving-requirements.txt \
  && grep -E '^[A-Za-z0-9]' /tmp/serving-requirements.txt | sort > /tmp/serving.sorted \
- && grep -E '^[A-Za-z0-9]' requirements/lock.txt | sort > /tmp/lock.sorted \
+ && grep -E '^[A-Za-z0-9]' requirements/lock.txt | sed 's/ *\\$//; s/ *;.*$//' | sort > /tmp/lock.sorted \
  && not_locked="$(comm -23 /tmp/serving.sorted /tmp/lock.sorted)" \
  && if [ -n "${not_locked}" ]; then \
         echo "Not in requirements/lock.txt (re-run the lock):" >&2; \
         echo "${not_locked}" >&2; \
         exit 1; \
     fi \
+ && awk 'NR == FNR { wanted[$1] = 1; next } /^[A-Za-z0-9]/ { keep = ($1 in wanted) } \
+        keep && !/^ *#/' /tmp/serving.sorted requirements/lock.txt > /tmp/serving-locked.txt \
  && uv venv /opt/venv \
- && uv pip install --python /opt/venv/bin/python --no-deps \
-        --requirement /tmp/serving-requirements.txt
+ && uv pip install --python /opt/venv/bin/python --no-deps --require-hashes \
+        --requirement /tmp/serving-locked.txt
 
 COPY fraud_platform ./fraud_platform
 COPY feature_pipeline ./feature_pipeline

@@ -20,16 +20,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fraud_platform.feast_repo import open_store, resolve_repo
+from fraud_platform.feast_repo import batch_source, open_store, resolve_repo
 from fraud_platform.s3 import arrow_filesystem
 from fraud_platform.settings import S3Settings
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from feast import FeatureView
+    from feast import FeatureStore, FeatureView
     from feast.repo_contents import RepoContents
 
 log = logging.getLogger(__name__)
+
 
 class FeatureDefinitionError(ValueError):
     """A definition does not match the data: a missing source path or column.
@@ -93,7 +94,7 @@ def source_columns(feature_view: FeatureView, join_keys: list[str]) -> dict[str,
     Join keys, the event and created timestamps, and every feature, with the source's
     field mapping applied in reverse (the view's names are the mapped ones).
     """
-    source = feature_view.batch_source
+    source = batch_source(feature_view)
     reverse = {v: k for k, v in (source.field_mapping or {}).items()}
     columns = {reverse.get(key, key): "join key" for key in join_keys}
     columns[reverse.get(source.timestamp_field, source.timestamp_field)] = "event timestamp"
@@ -125,8 +126,9 @@ def _compatible(feast_type: Any, arrow_type: pa.DataType) -> bool:
     return True
 
 
-def table_schema(path: str, endpoint_override: str | None = None,
-                 s3: S3Settings | None = None) -> pa.Schema | None:
+def table_schema(
+    path: str, endpoint_override: str | None = None, s3: S3Settings | None = None
+) -> pa.Schema | None:
     """The Parquet schema of a (hive-partitioned) table on S3; None if there is no table.
 
     Files and folders starting with ``_`` or ``.`` (staging, markers) are not part of it,
@@ -164,8 +166,9 @@ def check_sources(repo: RepoContents, s3: S3Settings | None = None) -> dict[str,
     problems: list[str] = []
     checked: dict[str, Any] = {}
     for view in sorted(repo.feature_views, key=lambda v: v.name):
-        columns = source_columns(view, [join_key[name] for name in view.entities
-                                        if name in join_key])
+        columns = source_columns(
+            view, [join_key[name] for name in view.entities if name in join_key]
+        )
         source = view.batch_source
         if not isinstance(source, FileSource):
             continue
@@ -174,14 +177,17 @@ def check_sources(repo: RepoContents, s3: S3Settings | None = None) -> dict[str,
             continue
         schema = table_schema(source.path, source.s3_endpoint_override or None, s3)
         if schema is None:
-            problems.append(f"{view.name}: source path {source.path} does not exist "
-                            "(no Parquet files there)")
+            problems.append(
+                f"{view.name}: source path {source.path} does not exist (no Parquet files there)"
+            )
             continue
         features = {f.name: f.dtype for f in view.features}
         for column, role in columns.items():
             if column not in schema.names:
-                problems.append(f"{view.name}: column {column!r} ({role}) is not in the "
-                                f"Parquet schema of {source.path}")
+                problems.append(
+                    f"{view.name}: column {column!r} ({role}) is not in the "
+                    f"Parquet schema of {source.path}"
+                )
                 continue
             name = role.removeprefix("feature ")
             if role.startswith("feature ") and not _compatible(
@@ -212,9 +218,6 @@ def apply_definitions(repo_path: Path | None = None, check: bool = True) -> dict
     Raises:
         FeatureDefinitionError: A source path or column is missing; nothing is applied.
     """
-    from feast import Project
-    from feast.repo_operations import apply_total_with_repo_instance
-
     started = time.perf_counter()
     path = resolve_repo(repo_path)
     with _repo_on_path(path):
@@ -224,16 +227,7 @@ def apply_definitions(repo_path: Path | None = None, check: bool = True) -> dict
         checked = check_sources(repo) if check else {}
         store = open_store(path)
         project = store.project
-        if not repo.projects:
-            repo.projects.append(
-                Project(name=project, description=store.config.project_description or "")
-            )
-        diff = io.StringIO()
-        with contextlib.redirect_stdout(diff):
-            apply_total_with_repo_instance(
-                store, project, store.registry, repo, skip_source_validation=False
-            )
-    lines = [line for line in diff.getvalue().splitlines() if line.strip()]
+        lines = _apply(store, repo)
     for line in lines:
         log.info("feast apply: %s", line)
     store.refresh_registry()
@@ -242,17 +236,40 @@ def apply_definitions(repo_path: Path | None = None, check: bool = True) -> dict
         for s in store.list_feature_services()
     }
     duration = time.perf_counter() - started
-    log.info("applied project %s (%d views, %d services) in %.1fs", project,
-             len(repo.feature_views), len(services), duration)
+    log.info(
+        "applied project %s (%d views, %d services) in %.1fs",
+        project,
+        len(repo.feature_views),
+        len(services),
+        duration,
+    )
     return {
         "project": project,
         "repo_path": str(path),
         "feature_views": sorted(v.name for v in store.list_feature_views()),
-        "on_demand_feature_views": sorted(
-            v.name for v in store.list_on_demand_feature_views()
-        ),
+        "on_demand_feature_views": sorted(v.name for v in store.list_on_demand_feature_views()),
         "feature_services": services,
         "sources": checked,
         "changes": lines,
         "duration_s": round(duration, 2),
     }
+
+
+def _apply(store: FeatureStore, repo: RepoContents) -> list[str]:
+    """Apply the parsed repo to the store's registry; Feast's printed diff, as lines.
+
+    A repo that declares no project gets the store's, as ``feast apply`` does.
+    """
+    from feast import Project
+    from feast.repo_operations import apply_total_with_repo_instance
+
+    if not repo.projects:
+        repo.projects.append(
+            Project(name=store.project, description=store.config.project_description or "")
+        )
+    diff = io.StringIO()
+    with contextlib.redirect_stdout(diff):
+        apply_total_with_repo_instance(
+            store, store.project, store.registry, repo, skip_source_validation=False
+        )
+    return [line for line in diff.getvalue().splitlines() if line.strip()]

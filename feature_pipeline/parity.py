@@ -6,9 +6,9 @@ For a sample of cards and merchants, the vector of the feature service read from
 included (both run the same on-demand function over the same request data).
 
 The sample only holds entities with a row within each view's TTL before ``as_of``: the
-offline store drops an entity row when a view has rows for it but none within the TTL,
-while Redis keeps a key's last value until it is overwritten, so such entities are not
-comparable (the staleness they represent is measured separately, as feature age).
+offline store gives nulls past a view's TTL, while Redis keeps a key's last value until it
+is overwritten, so such entities are not comparable (the staleness they represent is
+measured separately, as feature age).
 
 ``python -m feature_pipeline.parity`` (``make parity``) prints the result as JSON, each
 difference on stderr, and exits with 1 when there is any.
@@ -16,16 +16,12 @@ difference on stderr, and exits with 1 when there is any.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import random
-import sys
 import time
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any
-
-import typer
+from typing import TYPE_CHECKING, Any
 
 from fraud_platform.settings import S3Settings
 
@@ -50,7 +46,7 @@ def materialized_until(store: FeatureStore, service: FeatureService) -> datetime
     if not ends or any(end is None for end in ends):
         never = [v.name for v, end in zip(views, ends, strict=True) if end is None]
         raise ValueError(f"not materialized yet: {never}")
-    return min(_utc(end) for end in ends)
+    return min(_utc(end) for end in ends if end is not None)
 
 
 def _service_views(store: FeatureStore, service: FeatureService) -> list[FeatureView]:
@@ -58,22 +54,31 @@ def _service_views(store: FeatureStore, service: FeatureService) -> list[Feature
     return [v for v in store.list_feature_views() if v.name in names]
 
 
-def keys_with_rows(store: FeatureStore, view: FeatureView, start: datetime, end: datetime,
-                   s3: S3Settings | None = None) -> set[Any]:
+def keys_with_rows(
+    store: FeatureStore,
+    view: FeatureView,
+    start: datetime,
+    end: datetime,
+    s3: S3Settings | None = None,
+) -> set[Any]:
     """Entity keys of ``view`` that have a row with ``start <= event time <= end``."""
     import pyarrow.dataset as ds
 
+    from fraud_platform.feast_repo import file_source
     from fraud_platform.s3 import arrow_filesystem
 
     s3 = s3 or S3Settings()
-    source = view.batch_source
+    source = file_source(view)
     reverse = {v: k for k, v in (source.field_mapping or {}).items()}
     (join_key,) = [store.get_entity(name).join_key for name in view.entities]
     key_column = reverse.get(join_key, join_key)
     ts_column = reverse.get(source.timestamp_field, source.timestamp_field)
-    dataset = ds.dataset(source.path.removeprefix("s3://"),
-                         filesystem=arrow_filesystem(s3, source.s3_endpoint_override or None),
-                         format="parquet", partitioning="hive")
+    dataset = ds.dataset(
+        source.path.removeprefix("s3://"),
+        filesystem=arrow_filesystem(s3, source.s3_endpoint_override or None),
+        format="parquet",
+        partitioning="hive",
+    )
     ts_type = dataset.schema.field(ts_column).type
 
     def bound(value: datetime):
@@ -96,13 +101,15 @@ def request_rows(entities: list[dict[str, Any]], as_of: datetime) -> list[dict[s
     rows = []
     for i, entity in enumerate(entities):
         located = i % 5 != 4
-        rows.append({
-            **entity,
-            "amount": round(5.0 + 37.3 * (i % 17), 2),
-            "latitude": 40.0 + 0.731 * (i % 11) if located else None,
-            "longitude": -3.0 + 1.37 * (i % 13) if located else None,
-            "transaction_timestamp": as_of,
-        })
+        rows.append(
+            {
+                **entity,
+                "amount": round(5.0 + 37.3 * (i % 17), 2),
+                "latitude": 40.0 + 0.731 * (i % 11) if located else None,
+                "longitude": -3.0 + 1.37 * (i % 13) if located else None,
+                "transaction_timestamp": as_of,
+            }
+        )
     return rows
 
 
@@ -144,85 +151,30 @@ def check_parity(
         JSON-safe result: ``ok``, the instant, rows and features compared, the names of
         the differing features and the first differences (entity, feature, both values).
     """
-    import pandas as pd
-
     from feature_pipeline.feature_store import open_store
-    from fraud_platform.point_in_time import forget_cached_listings
 
     started = time.perf_counter()
     store = store or open_store()
     service = store.get_feature_service(service_name)
-    as_of = _utc(as_of) if as_of else materialized_until(store, service)
-    as_of = as_of.replace(microsecond=0)
-
-    by_key: dict[str, set[Any] | None] = {}
-    for view in _service_views(store, service):
-        (join_key,) = [store.get_entity(name).join_key for name in view.entities]
-        start = as_of - view.ttl if view.ttl else datetime(1970, 1, 1, tzinfo=UTC)
-        keys = keys_with_rows(store, view, start, as_of)
-        by_key[join_key] = keys if by_key.get(join_key) is None else by_key[join_key] & keys
-    rng = random.Random(seed)
-    samples = {
-        key: rng.sample(sorted(values), min(sample_size, len(values)))
-        for key, values in by_key.items()
-    }
-    if not samples or not all(samples.values()):
-        empty = [key for key, values in samples.items() if not values]
-        raise ValueError(f"no {empty} with rows within the TTL before {as_of}")
-    # Every sampled entity appears once; the shorter samples repeat to fill the rows.
-    count = max(len(values) for values in samples.values())
-    entities = [
-        {key: values[i % len(values)] for key, values in samples.items()} for i in range(count)
-    ]
+    as_of = (_utc(as_of) if as_of else materialized_until(store, service)).replace(microsecond=0)
+    entities, join_keys = _sampled_entities(store, service, as_of, sample_size, seed)
+    count = len(entities)
     rows = request_rows(entities, as_of)
-
     online = store.get_online_features(features=service, entity_rows=rows).to_dict()
-    entity_df = pd.DataFrame(rows)
-    entity_df["event_timestamp"] = pd.Timestamp(as_of)
-    entity_df["transaction_timestamp"] = pd.to_datetime(entity_df["transaction_timestamp"],
-                                                        utc=True)
-    # The file offline store keeps one entity row per join key and timestamp, so rows in
-    # which a repeated entity appears go in separate calls.
-    shortest = min(len(values) for values in samples.values())
-    forget_cached_listings()
-    offline = pd.concat(
-        [
-            store.get_historical_features(
-                entity_df=entity_df.iloc[first : first + shortest], features=service
-            ).to_df()
-            for first in range(0, count, shortest)
-        ],
-        ignore_index=True,
-    )
-
-    join_keys = list(samples)
+    offline_rows = _offline_vectors(store, service, rows, as_of, join_keys)
     features = [f.name for p in service.feature_view_projections for f in p.features]
-    offline_rows = {
-        tuple(row[k] for k in join_keys): row for row in offline.to_dict("records")
-    }
-    differences: list[dict[str, Any]] = []
-    differing: set[str] = set()
-    for i in range(count):
-        ids = tuple(online[k][i] for k in join_keys)
-        expected = offline_rows.get(ids)
-        if expected is None:
-            differing.add("<row missing offline>")
-            differences.append({**dict(zip(join_keys, ids, strict=True)),
-                                "feature": None, "online": "row", "offline": None})
-            continue
-        for feature in features:
-            if not same_value(online[feature][i], expected.get(feature)):
-                differing.add(feature)
-                differences.append({
-                    **dict(zip(join_keys, ids, strict=True)),
-                    "feature": feature,
-                    "online": online[feature][i],
-                    "offline": expected.get(feature),
-                })
+    differences, differing = _differences(online, offline_rows, join_keys, features, count)
     all_null = [f for f in features if all(_null(v) for v in online[f][:count])]
     duration = time.perf_counter() - started
-    log.info("parity %s as of %s: %d rows x %d features, %d differences in %.1fs",
-             service_name, as_of, count, len(features), len(differences), duration)
+    log.info(
+        "parity %s as of %s: %d rows x %d features, %d differences in %.1fs",
+        service_name,
+        as_of,
+        count,
+        len(features),
+        len(differences),
+        duration,
+    )
     return {
         "ok": not differences,
         "service": service_name,
@@ -238,6 +190,88 @@ def check_parity(
     }
 
 
+def _sampled_entities(
+    store: FeatureStore, service: FeatureService, as_of: datetime, sample_size: int, seed: int
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Entity rows to compare and their join keys: per join key, a sample of the entities
+    that have rows within every view's TTL before ``as_of``."""
+    by_key: dict[str, set[Any]] = {}
+    for view in _service_views(store, service):
+        (join_key,) = [store.get_entity(name).join_key for name in view.entities]
+        start = as_of - view.ttl if view.ttl else datetime(1970, 1, 1, tzinfo=UTC)
+        keys = keys_with_rows(store, view, start, as_of)
+        seen = by_key.get(join_key)
+        by_key[join_key] = keys if seen is None else seen & keys
+    rng = random.Random(seed)
+    samples = {
+        key: rng.sample(sorted(values), min(sample_size, len(values)))
+        for key, values in by_key.items()
+    }
+    if not samples or not all(samples.values()):
+        empty = [key for key, values in samples.items() if not values]
+        raise ValueError(f"no {empty} with rows within the TTL before {as_of}")
+    # Every sampled entity appears once; the shorter samples repeat to fill the rows.
+    count = max(len(values) for values in samples.values())
+    entities = [
+        {key: values[i % len(values)] for key, values in samples.items()} for i in range(count)
+    ]
+    return entities, list(samples)
+
+
+def _offline_vectors(
+    store: FeatureStore,
+    service: FeatureService,
+    rows: list[dict[str, Any]],
+    as_of: datetime,
+    join_keys: list[str],
+) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """The service's vectors from the offline store for the same request rows, by their
+    join key values."""
+    import pandas as pd
+
+    entity_df = pd.DataFrame(rows)
+    entity_df["event_timestamp"] = pd.Timestamp(as_of)
+    entity_df["transaction_timestamp"] = pd.to_datetime(
+        entity_df["transaction_timestamp"], utc=True
+    )
+    # One call: the offline store returns every entity row, repeated entities included.
+    offline = store.get_historical_features(entity_df=entity_df, features=service).to_df()
+    return {tuple(row[k] for k in join_keys): row for row in offline.to_dict("records")}
+
+
+def _differences(
+    online: dict[str, list[Any]],
+    offline_rows: dict[tuple[Any, ...], dict[str, Any]],
+    join_keys: list[str],
+    features: list[str],
+    count: int,
+) -> tuple[list[dict[str, Any]], set[str]]:
+    """Each differing (row, feature), a row missing offline counting as one; and the names
+    of the differing features."""
+    differences: list[dict[str, Any]] = []
+    differing: set[str] = set()
+    for i in range(count):
+        ids = tuple(online[k][i] for k in join_keys)
+        entity = dict(zip(join_keys, ids, strict=True))
+        expected = offline_rows.get(ids)
+        if expected is None:
+            differing.add("<row missing offline>")
+            differences.append({**entity, "feature": None, "online": "row", "offline": None})
+            continue
+        for feature in features:
+            if not same_value(online[feature][i], expected.get(feature)):
+                differing.add(feature)
+                differences.append(
+                    {
+                        **entity,
+                        "feature": feature,
+                        "online": online[feature][i],
+                        "offline": expected.get(feature),
+                    }
+                )
+    return differences, differing
+
+
 def _json_safe(record: dict[str, Any]) -> dict[str, Any]:
     def safe(value: Any) -> Any:
         if hasattr(value, "item"):
@@ -249,38 +283,3 @@ def _json_safe(record: dict[str, Any]) -> dict[str, Any]:
         return value
 
     return {k: safe(v) for k, v in record.items()}
-
-
-def main(
-    sample_size: int = 200,
-    as_of: datetime | None = None,
-    seed: int = 0,
-) -> None:
-    """Compare the online and offline vectors of the feature service; exit 1 on a difference."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
-    result = check_parity(sample_size, as_of, seed=seed)
-    for difference in result["differences"]:
-        print(f"DIFFERENT {difference}", file=sys.stderr)
-    print(json.dumps(result, indent=2, default=str))
-    if not result["ok"]:
-        raise SystemExit(1)
-
-
-_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
-
-
-def _command(
-    sample_size: Annotated[int, typer.Option(min=1, help="Entity rows to compare.")] = 200,
-    as_of: Annotated[
-        datetime | None,
-        typer.Option(formats=_FORMATS, help="Instant (UTC); default: last materialization."),
-    ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the sample.")] = 0,
-) -> None:
-    """Compare online and offline vectors of fraud_detection_v1; exit 1 on a difference."""
-    main(sample_size, as_of, seed)
-
-
-if __name__ == "__main__":
-    typer.run(_command)

@@ -10,6 +10,11 @@ Spark and Arrow). Rerunning a run for the same partitions replaces them: no dupl
 
 Table formats (Delta Lake, Iceberg) give multi-partition transactions; this protocol gives
 per-partition atomicity with plain Parquet, which Feast's file offline store reads as is.
+A run holds the publish lease of every partition it writes (``feature_pipeline.lease``)
+from staging to publishing, so a second run of the same dates waits for it or fails
+naming it, instead of interleaving its tables with the first run's. A run killed mid-publish
+(kill -9) leaves its staging output behind; the next run of one of its partitions takes over
+its lease and removes what it staged for the tables it publishes (``remove_dead_staging``).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from feature_pipeline.lease import leased
 from fraud_platform import layout
 from fraud_platform.s3 import delete_keys, delete_prefix, list_keys, s3_client
 from fraud_platform.settings import S3Settings
@@ -70,9 +76,7 @@ def stage(frame: DataFrame, table: TableRef, s3: S3Settings, run_id: str) -> str
     uri = f"s3a://{s3.bucket}/{table.staging_key(s3, run_id)}"
     if table.partition_column:
         # All rows of a partition in one task: exactly one file per partition folder.
-        writer = frame.repartition(table.partition_column).write.partitionBy(
-            table.partition_column
-        )
+        writer = frame.repartition(table.partition_column).write.partitionBy(table.partition_column)
     else:
         writer = frame.coalesce(1).write
     writer.mode("overwrite").options(**STAGING_WRITE_OPTIONS).parquet(uri)
@@ -104,37 +108,14 @@ def publish(
     staging = table.staging_key(s3, run_id)
     staged = [k for k in list_keys(staging + "/", s3) if k.endswith(".parquet")]
     base = table.key(s3)
-    targets: dict[str, str | None] = {}
-    if table.partition_column:
-        for value in partitions or []:
-            folder = f"{table.partition_column}={value}"
-            files = [k for k in staged if f"/{folder}/" in k]
-            if len(files) > 1:
-                raise RuntimeError(f"{table.name}: {len(files)} staged files for {folder}")
-            targets[f"{base}/{folder}"] = files[0] if files else None
-    else:
-        if len(staged) != 1:
-            raise RuntimeError(f"{table.name}: expected one staged file, found {len(staged)}")
-        targets[base] = staged[0]
-
     written, emptied = [], []
-    for folder, source in targets.items():
-        target = f"{folder}/{PART_NAME}"
+    for folder, source in _targets(table, base, staged, partitions).items():
+        name = folder.rsplit("/", 1)[-1]
         if source is not None:
-            client.copy({"Bucket": s3.bucket, "Key": source}, s3.bucket, target)
-            written.append(folder.rsplit("/", 1)[-1])
-        stale = [
-            k
-            for k in list_keys(folder + "/", s3)
-            if (source is None or k != target) and "/_" not in k[len(folder) :]
-        ]
-        if table.partition_column is None:
-            # The root of an unpartitioned table: only its data files, not its _runs/.
-            stale = [k for k in stale if k.rsplit("/", 1)[0] == folder]
-        if stale:
-            delete_keys(stale, s3)
-            if source is None:
-                emptied.append(folder.rsplit("/", 1)[-1])
+            client.copy({"Bucket": s3.bucket, "Key": source}, s3.bucket, f"{folder}/{PART_NAME}")
+            written.append(name)
+        if _delete_stale(table, folder, source, s3) and source is None:
+            emptied.append(name)
     if run_metadata is not None:
         record = {"run_id": run_id, "published_at": datetime.now(UTC).isoformat(), **run_metadata}
         client.put_object(
@@ -143,9 +124,52 @@ def publish(
             Body=json.dumps(record, default=str).encode(),
         )
     discard_staging(table, s3, run_id)
-    log.info("published %s: %d partitions written, %d emptied", table.name, len(written),
-             len(emptied))
+    log.info(
+        "published %s: %d partitions written, %d emptied", table.name, len(written), len(emptied)
+    )
     return {"table": table.name, "partitions_written": written, "partitions_emptied": emptied}
+
+
+def _targets(
+    table: TableRef, base: str, staged: list[str], partitions: list[str] | None
+) -> dict[str, str | None]:
+    """Each folder the run replaces, with the staged file that replaces it (None: emptied).
+
+    Raises:
+        RuntimeError: the run staged more than one file for a folder (or, unpartitioned,
+            not exactly one): publishing would lose or mix rows.
+    """
+    if table.partition_column is None:
+        if len(staged) != 1:
+            raise RuntimeError(f"{table.name}: expected one staged file, found {len(staged)}")
+        return {base: staged[0]}
+    targets: dict[str, str | None] = {}
+    for value in partitions or []:
+        folder = f"{table.partition_column}={value}"
+        files = [k for k in staged if f"/{folder}/" in k]
+        if len(files) > 1:
+            raise RuntimeError(f"{table.name}: {len(files)} staged files for {folder}")
+        targets[f"{base}/{folder}"] = files[0] if files else None
+    return targets
+
+
+def _delete_stale(table: TableRef, folder: str, source: str | None, s3: S3Settings) -> bool:
+    """Delete the folder's data files other than the one just published; whether any were.
+
+    Files under ``_``-prefixed folders (``_runs/``) are lineage, not data, and stay.
+    """
+    target = f"{folder}/{PART_NAME}"
+    stale = [
+        k
+        for k in list_keys(folder + "/", s3)
+        if (source is None or k != target) and "/_" not in k[len(folder) :]
+    ]
+    if table.partition_column is None:
+        # The root of an unpartitioned table: only its data files, not its _runs/.
+        stale = [k for k in stale if k.rsplit("/", 1)[0] == folder]
+    if stale:
+        delete_keys(stale, s3)
+    return bool(stale)
 
 
 Gate = Callable[["DataFrame"], dict[str, Any]]
@@ -182,11 +206,61 @@ def stage_and_publish(
     """Stage every output, pass each through its gate, then publish them all.
 
     The gates see exactly the files that will be published (read back from staging). If a
-    write or a gate fails, nothing is published and the staging output is removed.
+    write or a gate fails, nothing is published and the staging output is removed. The
+    whole sequence holds the publish leases of the outputs' partitions.
 
     Returns:
-        Per table name: what ``publish`` did, plus the gate's report under ``validation``.
+        Per table name: what ``publish`` did, plus the gate's report under ``validation``
+        and the staging objects of dead runs it removed under ``stale_staging_removed``.
+
+    Raises:
+        LeaseHeldError: another run kept a partition's lease past the wait.
     """
+    names = [
+        f"{o.table.zone}/{o.table.name}" + (f"/{p}" if o.table.partition_column else "")
+        for o in outputs
+        for p in (o.partitions or [""])
+    ]
+    with leased(names, run_id, s3) as lease:
+        removed = remove_dead_staging([o.table for o in outputs], lease.dead_runs(), s3)
+        results = _stage_and_publish(outputs, s3, run_id, run_metadata, lease.check)
+    for name, published in results.items():
+        published["stale_staging_removed"] = removed.get(name, 0)
+    return results
+
+
+def remove_dead_staging(
+    tables: list[TableRef], dead_runs: set[str], s3: S3Settings
+) -> dict[str, int]:
+    """Delete what ``dead_runs`` staged for ``tables``; the objects removed, per table.
+
+    Only runs whose leases this run took over, and that renew no other lease, are passed
+    here (``Lease.dead_runs``): a live run's staging is never touched, and the run itself
+    is not among them.
+    """
+    removed: dict[str, int] = {}
+    for table in tables:
+        name = f"{table.zone}/{table.name}"
+        removed[name] = sum(
+            delete_prefix(table.staging_key(s3, run) + "/", s3) for run in sorted(dead_runs)
+        )
+        if removed[name]:
+            log.warning(
+                "removed %d staging objects of %s left by dead run(s) %s",
+                removed[name],
+                name,
+                ", ".join(sorted(dead_runs)),
+            )
+    return removed
+
+
+def _stage_and_publish(
+    outputs: list[Output],
+    s3: S3Settings,
+    run_id: str,
+    run_metadata: dict[str, Any],
+    still_leased: Callable[[], None],
+) -> dict[str, Any]:
     try:
         for output in outputs:
             stage(output.frame, output.table, s3, run_id)
@@ -204,6 +278,7 @@ def stage_and_publish(
         }
         results: dict[str, Any] = {}
         for output in outputs:
+            still_leased()
             published = publish(output.table, s3, run_id, output.partitions, run_metadata)
             if output.table.name in reports:
                 published["validation"] = reports[output.table.name]

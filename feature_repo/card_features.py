@@ -2,26 +2,25 @@
 
 from datetime import timedelta
 
-from data_sources import card_profile_source, card_transaction_source
+from data_sources import card_profile_source, card_transaction_push
 from entities import card
 from feast import FeatureView, Field
 from feast.types import Float64, Int32, Int64
 
-_WINDOWS = ("10m", "1h", "24h", "7d", "30d")
+from fraud_platform.windows import CARD_WINDOWS
 
 card_transaction_features = FeatureView(
     name="card_transaction_features",
     entities=[card],
-    # 30 days, the longest window. A row is the card's state right after its last
-    # transaction; once that transaction is more than 30 days old every window it
-    # describes has fully elapsed, so the row says nothing true about the present and a
-    # missing value (no recent activity) is the honest answer. Shorter windows age
-    # faster than the TTL: the request-time features carry the elapsed time for that.
+    # 30 days, the longest window. Offline, a row is the card's state just before one of
+    # its transactions and the point-in-time join finds it at that very instant, so the
+    # TTL never hides it; online, the windows are computed at the transaction's instant
+    # from the event state, which keeps 30 days of events.
     ttl=timedelta(days=30),
     schema=[
         *[
             field
-            for window in _WINDOWS
+            for window in CARD_WINDOWS
             for field in (
                 Field(name=f"txn_count_{window}", dtype=Int64),
                 Field(name=f"amount_sum_{window}", dtype=Float64),
@@ -39,14 +38,17 @@ card_transaction_features = FeatureView(
         Field(
             name="last_txn_timestamp",
             dtype=Int64,
-            description="Unix seconds of the transaction the row describes.",
+            description="Unix seconds of the card's last transaction before t.",
         ),
     ],
-    source=card_transaction_source,
+    source=card_transaction_push,
     online=True,
-    description="Velocity and amount statistics over trailing windows, and the step from "
-    "the previous transaction, as of the card's latest transaction.",
-    tags={"team": "fraud", "table": "silver/card_transaction_features"},
+    description="Velocity and amount statistics over trailing windows, the card's last "
+    "transaction and the step to it, before the transaction being scored.",
+    # online=events: served from the event state (windows at the transaction's instant);
+    # get_online_features and `feast serve` return the rows the backfill or the last
+    # materialization wrote (docs/features.md, "Serving").
+    tags={"team": "fraud", "table": "silver/card_transaction_features", "online": "events"},
 )
 
 card_profile_features = FeatureView(

@@ -3,10 +3,12 @@
 A model version is bound to one service; changing what a model sees means a new service
 (``fraud_detection_v2``), never editing v1 under a model already trained on it.
 
-Every feature name in the service is unique (merchant features carry a ``merchant_`` prefix),
-so it is read with plain names, ``full_feature_names=False`` (Feast's default), offline and
-online alike. Do not pass ``full_feature_names=True``: Feast 0.67 then silently drops the
-on-demand features from ``get_online_features``.
+Training reads the service offline with ``full_feature_names=True``: the model's features
+are named ``view__feature`` and recorded with its version, and the scoring API serves those
+names from its own Redis read. Every feature name is also unique on its own (merchant
+features carry a ``merchant_`` prefix), so a caller of Feast's online API reads plain names
+(``full_feature_names=False``) and maps each by the part after ``__``: Feast 0.67's
+``get_online_features(..., full_feature_names=True)`` silently drops the on-demand features.
 """
 
 from card_features import card_profile_features, card_transaction_features

@@ -2,10 +2,12 @@
 
 from datetime import timedelta
 
-from data_sources import MERCHANT_WINDOWS, merchant_risk_source
+from data_sources import merchant_risk_push
 from entities import merchant
 from feast import FeatureView, Field
 from feast.types import Float64, Int64
+
+from fraud_platform.windows import MERCHANT_WINDOWS
 
 merchant_risk_features = FeatureView(
     name="merchant_risk_features",
@@ -25,9 +27,12 @@ merchant_risk_features = FeatureView(
             Field(name=f"merchant_fraud_rate_{window}", dtype=Float64),
         )
     ],
-    source=merchant_risk_source,
+    source=merchant_risk_push,
     online=True,
     description="Transactions, label-delayed frauds and fraud rate per merchant over 1, 7 "
     "and 30 days; a label counts only from the time it became known.",
-    tags={"team": "fraud", "table": "silver/merchant_risk_features"},
+    # online=events: served from the event state (windows at the transaction's instant);
+    # get_online_features and `feast serve` return the rows the backfill or the last
+    # materialization wrote (docs/features.md, "Serving").
+    tags={"team": "fraud", "table": "silver/merchant_risk_features", "online": "events"},
 )

@@ -38,8 +38,13 @@ transaction_request = RequestSource(
 @on_demand_feature_view(
     sources=[
         card_transaction_features[
-            ["amount_mean_30d", "amount_max_30d", "last_latitude", "last_longitude",
-             "last_txn_timestamp"]
+            [
+                "amount_mean_30d",
+                "amount_max_30d",
+                "last_latitude",
+                "last_longitude",
+                "last_txn_timestamp",
+            ]
         ],
         card_profile_features[["issue_timestamp", "home_latitude", "home_longitude"]],
         transaction_request,
@@ -58,6 +63,8 @@ transaction_request = RequestSource(
     "transaction, implied travel speed, distance from home, card age.",
 )
 def transaction_request_features(inputs: dict[str, list]) -> dict[str, list]:
+    # long: Feast rebuilds this function from its source text alone, so its helpers must
+    # live inside its body (see the module docstring); split out, they would not be found.
     """Request-time features for a batch of transactions (one list element per row).
 
     A missing input (no stored state for the card, a transaction without a location)
@@ -102,8 +109,7 @@ def transaction_request_features(inputs: dict[str, list]) -> dict[str, list]:
         phi1, phi2 = math.radians(lat1), math.radians(lat2)
         half_dphi = math.radians(lat2 - lat1) / 2
         half_dlambda = math.radians(lon2 - lon1) / 2
-        a = math.sin(half_dphi) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(
-            half_dlambda) ** 2
+        a = math.sin(half_dphi) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(half_dlambda) ** 2
         return 2 * earth_radius_km * math.asin(min(1.0, math.sqrt(a)))
 
     def ratio(numerator, denominator):
@@ -146,13 +152,16 @@ def transaction_request_features(inputs: dict[str, list]) -> dict[str, list]:
         out["seconds_since_last_txn"].append(elapsed)
         out["distance_from_home_km"].append(
             distance_km(
-                number(inputs["home_latitude"][i]), number(inputs["home_longitude"][i]),
-                lat, lon,
+                number(inputs["home_latitude"][i]),
+                number(inputs["home_longitude"][i]),
+                lat,
+                lon,
             )
         )
         out["distance_from_last_txn_km"].append(from_last)
         out["implied_speed_kmh"].append(
-            None if from_last is None or elapsed is None or elapsed <= 0
+            None
+            if from_last is None or elapsed is None or elapsed <= 0
             else from_last / (elapsed / 3600.0)
         )
         out["card_age_days"].append(

@@ -21,5 +21,4 @@ def decide(probability: float, review: float, decline: float) -> Decision:
 def decide_all(scores: np.ndarray, review: float, decline: float) -> np.ndarray:
     """:func:`decide` for an array of scores, vectorized."""
     scores = np.asarray(scores, dtype=np.float64)
-    return np.where(scores >= decline, "decline",
-                    np.where(scores >= review, "review", "approve"))
+    return np.where(scores >= decline, "decline", np.where(scores >= review, "review", "approve"))

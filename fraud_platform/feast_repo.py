@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from feast import FeatureStore
+    from feast import FeatureStore, FeatureView
+    from feast.data_source import DataSource
+    from feast.infra.offline_stores.file_source import FileSource
 
 DEFAULT_REPO_PATH = Path(__file__).resolve().parents[1] / "feature_repo"
 """The Feast repo of this source tree; ``FEAST_REPO_PATH`` overrides it (images that
@@ -23,7 +25,8 @@ _VARIABLE = re.compile(r"\$\{(\w+)\}|\$(\w+)")
 
 
 class FeatureRepoError(RuntimeError):
-    """The Feast repo cannot be opened (no ``feature_store.yaml``, unset variables)."""
+    """The Feast repo cannot be opened (no ``feature_store.yaml``, unset variables), or a
+    view of it lacks what the code reads (a batch source, a Parquet file source)."""
 
 
 def repo_path(path: Path | str | None = None) -> Path:
@@ -39,12 +42,8 @@ def _check_environment(config_file: Path) -> None:
     literal ``${NAME}``: the error would surface later as an unparseable registry URL or
     Redis address.
     """
-    text = "\n".join(
-        line.split("#", 1)[0] for line in config_file.read_text().splitlines()
-    )
-    missing = sorted(
-        {a or b for a, b in _VARIABLE.findall(text)} - set(os.environ)
-    )
+    text = "\n".join(line.split("#", 1)[0] for line in config_file.read_text().splitlines())
+    missing = sorted({a or b for a, b in _VARIABLE.findall(text)} - set(os.environ))
     if missing:
         raise FeatureRepoError(
             f"{config_file} needs these environment variables, which are not set: "
@@ -75,3 +74,21 @@ def resolve_repo(path: Path | str | None = None) -> Path:
         raise FeatureRepoError(f"No Feast repo at {resolved}: feature_store.yaml is missing")
     _check_environment(config_file)
     return resolved
+
+
+def batch_source(view: FeatureView) -> DataSource:
+    """The view's batch source (Feast allows a view without one; the repo's all have one)."""
+    source = view.batch_source
+    if source is None:
+        raise FeatureRepoError(f"{view.name}: the feature view has no batch source")
+    return source
+
+
+def file_source(view: FeatureView) -> FileSource:
+    """The view's batch source, a Parquet file source (local or on S3)."""
+    from feast.infra.offline_stores.file_source import FileSource
+
+    source = batch_source(view)
+    if not isinstance(source, FileSource):
+        raise FeatureRepoError(f"{view.name}: a file source is expected, not {source!r}")
+    return source

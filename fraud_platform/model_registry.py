@@ -32,8 +32,9 @@ def client(settings: MLflowSettings | None = None) -> MlflowClient:
     return MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
 
 
-def alias_version(model_name: str, alias: str, settings: MLflowSettings | None = None
-                  ) -> str | None:
+def alias_version(
+    model_name: str, alias: str, settings: MLflowSettings | None = None
+) -> str | None:
     """The version an alias points at, or None (no such model or alias)."""
     from mlflow.exceptions import MlflowException
 
@@ -43,8 +44,9 @@ def alias_version(model_name: str, alias: str, settings: MLflowSettings | None =
         return None
 
 
-def load_version(model_name: str, version: str, settings: MLflowSettings | None = None
-                 ) -> tuple[xgb.Booster, dict[str, Any]]:
+def load_version(
+    model_name: str, version: str, settings: MLflowSettings | None = None
+) -> tuple[xgb.Booster, dict[str, Any]]:
     """A registered version's Booster and its metadata (feature order, thresholds)."""
     import mlflow.xgboost
     from mlflow.models import get_model_info

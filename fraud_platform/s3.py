@@ -17,8 +17,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def arrow_filesystem(s3: S3Settings | None = None, endpoint_override: str | None = None
-                     ) -> pafs.S3FileSystem:
+def arrow_filesystem(
+    s3: S3Settings | None = None, endpoint_override: str | None = None
+) -> pafs.S3FileSystem:
     """A pyarrow S3 filesystem for the project's bucket (endpoint and keys from settings).
 
     Args:

@@ -9,12 +9,16 @@ stack, the compose stack and AWS with only the environment changed.
 from __future__ import annotations
 
 import json
+import re
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER = re.compile(r"change[-_]?me", re.IGNORECASE)
+"""What ``.env.example`` puts where a secret goes."""
 
 
 def default_cache_dir() -> Path:
@@ -32,7 +36,35 @@ def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "fraud-feature-store"
 
 
-class S3Settings(BaseSettings):
+class SecretSettings(BaseSettings):
+    """Settings holding secrets: outside the local stack, a placeholder is refused.
+
+    ``.env.example`` ships ``change-me`` values; copied as is, they would become the real
+    credentials of a compose or cloud deployment. ``FRAUD_ENVIRONMENT=local`` (what the
+    local stack's environment file sets) is the only place they are tolerated.
+    """
+
+    environment: str = Field(default="production", validation_alias="FRAUD_ENVIRONMENT")
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets(self) -> Self:
+        if self.environment == "local":
+            return self
+        placeholders = [
+            str(info.validation_alias or name)
+            for name, info in type(self).model_fields.items()
+            if isinstance(value := getattr(self, name), SecretStr)
+            and PLACEHOLDER.search(value.get_secret_value())
+        ]
+        if placeholders:
+            raise ValueError(
+                f"{', '.join(placeholders)} still hold the placeholder of .env.example "
+                f"(FRAUD_ENVIRONMENT={self.environment}): set real secrets"
+            )
+        return self
+
+
+class S3Settings(SecretSettings):
     """The object store: MinIO or SeaweedFS locally, MinIO in compose, S3 on AWS.
 
     Credentials are optional because on AWS they come from the instance or task role
@@ -85,7 +117,7 @@ class S3Settings(BaseSettings):
         return kwargs
 
 
-class RedisSettings(BaseSettings):
+class RedisSettings(SecretSettings):
     """The online store, by one connection string in Feast's own format.
 
     ``host:port,password=...,ssl=true,db=0``: the format ``feature_store.yaml`` passes to
@@ -126,8 +158,14 @@ class RedisSettings(BaseSettings):
         """Keyword arguments for ``redis.Redis(...)``."""
         host, port, params = self._parsed
         kwargs: dict[str, Any] = {"host": host, "port": port}
-        for key in ("password", "username", "db", "ssl", "socket_timeout",
-                    "socket_connect_timeout"):
+        for key in (
+            "password",
+            "username",
+            "db",
+            "ssl",
+            "socket_timeout",
+            "socket_connect_timeout",
+        ):
             if key in params:
                 kwargs[key] = str(params[key]) if key in ("password", "username") else params[key]
         return kwargs
@@ -147,6 +185,12 @@ class SparkSettings(BaseSettings):
         default_factory=lambda: default_cache_dir() / "jars", validation_alias="SPARK_JARS_DIR"
     )
     """Folder holding hadoop-aws and the AWS SDK bundle (``make install`` fetches them)."""
+    executor_memory: str | None = Field(default=None, validation_alias="SPARK_EXECUTOR_MEMORY")
+    """Heap of each executor on a cluster (Spark's default, 1g, when unset); a worker starts
+    an executor only if it offers this much memory."""
+    executor_cores: int | None = Field(default=None, validation_alias="SPARK_EXECUTOR_CORES")
+    """Cores of each executor on a cluster; unset, one executor per worker takes all of the
+    worker's cores."""
 
 
 MLFLOW_ZONE = "mlflow"

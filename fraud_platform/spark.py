@@ -1,8 +1,10 @@
 """The one place where a SparkSession is built, from the environment.
 
-Local mode by default; a cluster when ``SPARK_MASTER`` is set. ``s3a://`` is wired to the
-same endpoint and credentials as boto3 (the standard AWS variables), with path-style access
-so that MinIO and SeaweedFS work as well as AWS S3.
+Local mode by default; a cluster when ``SPARK_MASTER`` names one (``spark://host:port``),
+with executors sized by ``SPARK_EXECUTOR_MEMORY`` and ``SPARK_EXECUTOR_CORES``: the same
+code either way, the switch is configuration. ``s3a://`` is wired to the same endpoint and
+credentials as boto3 (the standard AWS variables), with path-style access so that MinIO and
+SeaweedFS work as well as AWS S3.
 """
 
 from __future__ import annotations
@@ -60,6 +62,16 @@ def s3a_conf(s3: S3Settings) -> dict[str, str]:
     return conf
 
 
+def executor_conf(spark: SparkSettings) -> dict[str, str]:
+    """The executors' size on a cluster, where set; Spark's defaults otherwise."""
+    conf = {}
+    if spark.executor_memory:
+        conf["spark.executor.memory"] = spark.executor_memory
+    if spark.executor_cores:
+        conf["spark.executor.cores"] = str(spark.executor_cores)
+    return conf
+
+
 def build_spark_session(
     app_name: str,
     spark: SparkSettings | None = None,
@@ -97,6 +109,8 @@ def build_spark_session(
         )
     else:
         builder = builder.config("spark.jars", ",".join(jars))
+        for key, value in executor_conf(spark).items():
+            builder = builder.config(key, value)
     for key, value in s3a_conf(s3).items():
         builder = builder.config(key, value)
     return builder.getOrCreate()

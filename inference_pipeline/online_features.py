@@ -19,12 +19,13 @@ check on the online read); the age of each view's row is returned beside them.
 
 from __future__ import annotations
 
-import math
-import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+from fraud_platform.event_features import card_values, merchant_values
+from fraud_platform.event_state import TransactionEvent, card_command, merchant_command
+from fraud_platform.feast_redis import clean, decode_value, key_function, timestamp_seconds
 from fraud_platform.resp import encode
 
 if TYPE_CHECKING:
@@ -53,19 +54,50 @@ class EntityPlan:
     fields: tuple[bytes | str, ...]
     """HMGET fields: every served feature of every view (murmur3 of ``view:feature``),
     then one ``_ts:<view>`` per view."""
-    key_of: Callable[[str], bytes] = field(compare=False, repr=False, default=bytes)
+    # The default is a placeholder (bytes() of a str fails): resolve() always passes one.
+    key_of: Callable[[str], bytes] = field(
+        compare=False, repr=False, default=cast("Callable[[str], bytes]", bytes)
+    )
     """The Redis hash of an entity value (see :func:`key_function`)."""
+
+    if TYPE_CHECKING:  # per instance, set by __post_init__ (ClassVar: not dataclass fields)
+        _head: ClassVar[bytes]
+        _tail: ClassVar[bytes]
 
     def __post_init__(self) -> None:
         fields = encode("HMGET", "key", *self.fields)
         # Everything but the key is the same for every entity value: encoded once.
         object.__setattr__(self, "_head", b"*%d\r\n$5\r\nHMGET\r\n" % (len(self.fields) + 2))
-        object.__setattr__(self, "_tail", fields[fields.index(b"$3\r\nkey\r\n") + 9:])
+        object.__setattr__(self, "_tail", fields[fields.index(b"$3\r\nkey\r\n") + 9 :])
 
     def command(self, value: str) -> bytes:
         """The HMGET of one entity value, in RESP."""
         key = self.key_of(value)
         return b"%s$%d\r\n%s\r\n%s" % (self._head, len(key), key, self._tail)
+
+
+EVENT_STATES = {"card_id": card_values, "merchant_id": merchant_values}
+"""Join key -> the features of its event state's read (``fraud_platform.event_features``)."""
+
+
+@dataclass(frozen=True)
+class EventViewPlan:
+    """A view tagged ``online: events``: served from the entity's event state, its windows
+    computed at the transaction's instant, not read from a stored row."""
+
+    name: str
+    join_key: str
+    features: tuple[str, ...]
+    state_names: tuple[str, ...]
+    """Each feature's name in the event state's values (the batch source's column)."""
+
+    def command(self, flags: str, event: TransactionEvent) -> bytes:
+        if self.join_key == "card_id":
+            return card_command(flags, event)
+        return merchant_command(flags, event.merchant_id, event.at_us, event.transaction_id)
+
+    def values(self, reply: Sequence[Any]) -> dict[str, Any]:
+        return EVENT_STATES[self.join_key](reply)
 
 
 @dataclass(frozen=True)
@@ -87,7 +119,10 @@ class OnDemandPlan:
         which costs more than the function itself. Other modes go through Feast.
         """
         if self.view.mode == "python" and not self.view.singleton:
-            return self.view.feature_transformation.udf(inputs)
+            transformation = self.view.feature_transformation
+            if transformation is None:
+                raise ValueError(f"{self.name}: a python-mode view without a transformation")
+            return transformation.udf(inputs)
         return self.view.transform_dict(inputs)
 
 
@@ -111,21 +146,35 @@ class OnlineFeatures:
 class ServingPlan:
     """A feature service resolved once against the registry, ready to read from Redis."""
 
-    def __init__(self, project: str, service: str, entities: tuple[EntityPlan, ...],
-                 on_demand: tuple[OnDemandPlan, ...], feature_names: tuple[str, ...],
-                 request_fields: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        project: str,
+        service: str,
+        entities: tuple[EntityPlan, ...],
+        on_demand: tuple[OnDemandPlan, ...],
+        feature_names: tuple[str, ...],
+        request_fields: tuple[str, ...],
+        event_views: tuple[EventViewPlan, ...] = (),
+    ) -> None:
         self.project = project
         self.service = service
         self.entities = entities
+        self.event_views = event_views
         self.on_demand = on_demand
         self.feature_names = feature_names
         """Full names of every feature of the service, in the service's order."""
         self.request_fields = request_fields
         """Fields a request must supply for the on-demand views."""
         self.join_keys = tuple(entity.join_key for entity in entities)
-        self.stored_views = tuple(view.name for e in entities for view in e.views)
-        self.views_by_join_key = {e.join_key: tuple(v.name for v in e.views)
-                                  for e in entities}
+        self.stored_views = (
+            *(view.name for e in entities for view in e.views),
+            *(view.name for view in event_views),
+        )
+        self.views_by_join_key: dict[str, tuple[str, ...]] = {}
+        for join_key, name in [(e.join_key, v.name) for e in entities for v in e.views] + [
+            (v.join_key, v.name) for v in event_views
+        ]:
+            self.views_by_join_key[join_key] = (*self.views_by_join_key.get(join_key, ()), name)
 
     @classmethod
     def resolve(cls, store: FeatureStore, service_name: str) -> ServingPlan:
@@ -135,74 +184,54 @@ class ServingPlan:
             ValueError: the service reads a view keyed by several entities, or by a
                 non-string key, which this plan does not support.
         """
-        from feast.infra.online_stores.helpers import _mmh3
-
-        service = store.get_feature_service(service_name)
-        odfv_names = {v.name for v in store.list_on_demand_feature_views()}
-        stored: dict[str, list[str]] = {}
-        on_demand: list[OnDemandPlan] = []
-        names: list[str] = []
-        for projection in service.feature_view_projections:
-            view_name = projection.name_to_use()
-            features = tuple(f.name for f in projection.features)
-            names += [f"{view_name}{FULL_NAME_SEPARATOR}{f}" for f in features]
-            if projection.name in odfv_names:
-                on_demand.append(_on_demand_plan(store.get_on_demand_feature_view(
-                    projection.name), view_name, features))
-            else:
-                stored.setdefault(projection.name, []).extend(features)
-        # The on-demand views' inputs are read even where the service does not serve them.
-        for odfv in on_demand:
-            for name in odfv.inputs:
-                view_name, feature = name.split(FULL_NAME_SEPARATOR, 1)
-                if feature not in stored.setdefault(view_name, []):
-                    stored[view_name].append(feature)
-        by_entity: dict[str, list[ViewPlan]] = {}
-        for view_name, features in stored.items():
-            view = store.get_feature_view(view_name)
-            if len(view.entities) != 1:
-                raise ValueError(f"{view.name}: only single-entity views are served")
-            entity = store.get_entity(view.entities[0])
-            if entity.value_type.name != "STRING":
-                raise ValueError(f"{view.name}: entity {entity.name} is not a string key")
-            by_entity.setdefault(entity.join_key, []).append(
-                ViewPlan(view.name, tuple(dict.fromkeys(features))))
-        entities = tuple(
-            EntityPlan(
-                join_key=join_key,
-                views=tuple(views),
-                fields=tuple(
-                    [_mmh3(f"{v.name}:{f}") for v in views for f in v.features]
-                    + [f"_ts:{v.name}" for v in views]
-                ),
-                key_of=key_function(store.project, join_key),
-            )
-            for join_key, views in by_entity.items()
-        )
+        stored, on_demand, names = _read_features(store, service_name)
+        entities, event_views = _stored_plans(store, stored)
         request_fields = tuple(dict.fromkeys(f for p in on_demand for f in p.request_fields))
-        return cls(store.project, service_name, entities, tuple(on_demand), tuple(names),
-                   request_fields)
+        return cls(
+            store.project,
+            service_name,
+            entities,
+            tuple(on_demand),
+            tuple(names),
+            request_fields,
+            tuple(event_views),
+        )
 
-    def pipeline(self, entity_rows: Sequence[dict[str, str]]) -> tuple[bytes, int]:
-        """The HMGETs of the rows, entity after entity, row after row (the order
-        :meth:`decode` expects), as one RESP payload; and how many commands it holds."""
-        payload = b"".join(entity.command(row[entity.join_key])
-                           for entity in self.entities for row in entity_rows)
-        return payload, len(self.entities) * len(entity_rows)
+    def pipeline(self, events: Sequence[TransactionEvent], flags: str = "ra") -> tuple[bytes, int]:
+        """One RESP payload for a batch of transactions, and how many commands it holds:
+        the HMGETs of the stored views, entity after entity, row after row, then each event
+        view's script call per row (``flags``: "ra" reads the state before each transaction
+        and applies it, "r" only reads), in the order :meth:`decode` expects."""
+        payload = b"".join(
+            [
+                entity.command(getattr(event, entity.join_key))
+                for entity in self.entities
+                for event in events
+            ]
+            + [view.command(flags, event) for view in self.event_views for event in events]
+        )
+        return payload, (len(self.entities) + len(self.event_views)) * len(events)
 
-    def decode(self, replies: Sequence[Sequence[bytes | None]], rows: int,
-               request: dict[str, list[Any]]) -> OnlineFeatures:
-        """The features of ``rows`` rows from the HMGET replies, on-demand ones included.
+    def decode(
+        self,
+        replies: Sequence[Sequence[Any]],
+        events: Sequence[TransactionEvent],
+        request: dict[str, list[Any]],
+        flags: str = "ra",
+    ) -> OnlineFeatures:
+        """The features of ``events`` from the replies, on-demand ones included.
 
         Args:
             replies: One reply per command of :meth:`pipeline`, in its order.
-            rows: How many entity rows the pipeline was built for.
+            events: The transactions the pipeline was built for.
             request: Request field -> one value per row, for the on-demand views.
+            flags: The flags the pipeline was built with.
         """
+        rows = len(events)
         values: dict[str, list[Any]] = {}
         event_times: dict[str, list[float | None]] = {}
         for position, entity in enumerate(self.entities):
-            block = replies[position * rows: (position + 1) * rows]
+            block = replies[position * rows : (position + 1) * rows]
             column = 0
             for view in entity.views:
                 for feature in view.features:
@@ -211,111 +240,137 @@ class ServingPlan:
                     ]
                     column += 1
             for view in entity.views:
-                event_times[view.name] = [_timestamp(reply[column]) for reply in block]
+                event_times[view.name] = [timestamp_seconds(reply[column]) for reply in block]
                 column += 1
+        applied = "a" in flags
+        for position, event_view in enumerate(self.event_views, start=len(self.entities)):
+            block = replies[position * rows : (position + 1) * rows]
+            states = [event_view.values(reply[:-1] if applied else reply) for reply in block]
+            for feature, state_name in zip(
+                event_view.features, event_view.state_names, strict=True
+            ):
+                values[f"{event_view.name}{FULL_NAME_SEPARATOR}{feature}"] = [
+                    state[state_name] for state in states
+                ]
+            # The state is evaluated at the transaction's instant: its age is 0 wherever
+            # the entity has events in the state.
+            event_times[event_view.name] = [
+                event.at_us / 1e6 if _has_events(state) else None
+                for event, state in zip(events, states, strict=True)
+            ]
         for odfv in self.on_demand:
-            inputs = {name.split(FULL_NAME_SEPARATOR, 1)[1]: values[name]
-                      for name in odfv.inputs}
+            inputs = {name.split(FULL_NAME_SEPARATOR, 1)[1]: values[name] for name in odfv.inputs}
             inputs.update({field: request[field] for field in odfv.request_fields})
             output = odfv.transform(inputs)
             for feature in odfv.features:
                 values[f"{odfv.name}{FULL_NAME_SEPARATOR}{feature}"] = [
-                    _clean(v) for v in output[feature]
+                    clean(v) for v in output[feature]
                 ]
         return OnlineFeatures(values=values, event_times=event_times)
 
 
-def _on_demand_plan(view: OnDemandFeatureView, name: str, features: tuple[str, ...]
-                    ) -> OnDemandPlan:
+def _has_events(state: dict[str, Any]) -> bool:
+    return bool(state.get("txn_count_30d") or state.get("fraud_count_30d"))
+
+
+def _read_features(
+    store: FeatureStore, service_name: str
+) -> tuple[dict[str, list[str]], list[OnDemandPlan], list[str]]:
+    """The stored features the service reads, view by view (with the on-demand views'
+    inputs, even those the service does not serve), its on-demand plans, and its feature
+    names in the service's order."""
+    service = store.get_feature_service(service_name)
+    odfv_names = {v.name for v in store.list_on_demand_feature_views()}
+    stored: dict[str, list[str]] = {}
+    on_demand: list[OnDemandPlan] = []
+    names: list[str] = []
+    for projection in service.feature_view_projections:
+        view_name = projection.name_to_use()
+        features = tuple(f.name for f in projection.features)
+        names += [f"{view_name}{FULL_NAME_SEPARATOR}{f}" for f in features]
+        if projection.name in odfv_names:
+            on_demand.append(
+                _on_demand_plan(
+                    store.get_on_demand_feature_view(projection.name), view_name, features
+                )
+            )
+        else:
+            stored.setdefault(projection.name, []).extend(features)
+    for odfv in on_demand:
+        for name in odfv.inputs:
+            view_name, feature = name.split(FULL_NAME_SEPARATOR, 1)
+            if feature not in stored.setdefault(view_name, []):
+                stored[view_name].append(feature)
+    return stored, on_demand, names
+
+
+def _stored_plans(
+    store: FeatureStore, stored: dict[str, list[str]]
+) -> tuple[tuple[EntityPlan, ...], list[EventViewPlan]]:
+    """The plans of the stored views: batch views grouped by their entity, event-fed
+    views (tagged ``online: events``) apart.
+
+    Raises:
+        ValueError: a view keyed by several entities, or by a non-string key.
+    """
+    from feast.infra.online_stores.helpers import _mmh3
+
+    by_entity: dict[str, list[ViewPlan]] = {}
+    event_views: list[EventViewPlan] = []
+    for view_name, view_features in stored.items():
+        view = store.get_feature_view(view_name)
+        if len(view.entities) != 1:
+            raise ValueError(f"{view.name}: only single-entity views are served")
+        entity = store.get_entity(view.entities[0])
+        if entity.value_type.name != "STRING":
+            raise ValueError(f"{view.name}: entity {entity.name} is not a string key")
+        if view.tags.get("online") == "events":
+            event_views.append(_event_view_plan(view, entity.join_key, view_features))
+            continue
+        by_entity.setdefault(entity.join_key, []).append(
+            ViewPlan(view.name, tuple(dict.fromkeys(view_features)))
+        )
+    entities = tuple(
+        EntityPlan(
+            join_key=join_key,
+            views=tuple(views),
+            fields=tuple(
+                [_mmh3(f"{v.name}:{f}") for v in views for f in v.features]
+                + [f"_ts:{v.name}" for v in views]
+            ),
+            key_of=key_function(store.project, join_key),
+        )
+        for join_key, views in by_entity.items()
+    )
+    return entities, event_views
+
+
+def _event_view_plan(view: Any, join_key: str, features: list[str]) -> EventViewPlan:
+    """The plan of an event-fed view; its features are named like its batch source's
+    columns in the event state's values (the source may rename them, see
+    ``feature_repo/data_sources.py``)."""
+    if join_key not in EVENT_STATES:
+        raise ValueError(f"{view.name}: no event state is kept for {join_key}")
+    renamed = {new: old for old, new in (view.batch_source.field_mapping or {}).items()}
+    return EventViewPlan(
+        view.name,
+        join_key,
+        tuple(dict.fromkeys(features)),
+        tuple(renamed.get(f, f) for f in dict.fromkeys(features)),
+    )
+
+
+def _on_demand_plan(
+    view: OnDemandFeatureView, name: str, features: tuple[str, ...]
+) -> OnDemandPlan:
     inputs = tuple(
         f"{projection.name}{FULL_NAME_SEPARATOR}{feature.name}"
         for projection in view.source_feature_view_projections.values()
         for feature in projection.features
     )
     request_fields = tuple(
-        field.name for source in view.source_request_sources.values()
-        for field in source.schema
+        field.name for source in view.source_request_sources.values() for field in source.schema
     )
-    return OnDemandPlan(name=name, view=view, inputs=inputs, request_fields=request_fields,
-                        features=features)
-
-
-def key_function(project: str, join_key: str) -> Callable[[str], bytes]:
-    """``value -> Redis hash name`` of a single string join key, as Feast names it.
-
-    Feast's ``_redis_key`` builds an ``EntityKey`` protobuf and serializes it for every
-    call (about 20 µs). For one string key the result is a fixed head, the value's length
-    (4 bytes, little endian), the value and the project: the head is taken from Feast's
-    own output and the layout checked against it here, so a change of Feast's format
-    falls back to calling Feast rather than to wrong keys.
-    """
-    from feast.infra.online_stores.helpers import _redis_key
-    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
-    from feast.protos.feast.types.Value_pb2 import Value
-
-    def feast_key(value: str) -> bytes:
-        key = EntityKey(join_keys=[join_key], entity_values=[Value(string_val=value)])
-        return _redis_key(project, key, entity_key_serialization_version=3)
-
-    tail = project.encode()
-    sample = feast_key("x")
-    head = sample[: len(sample) - len(tail) - 5]
-    pack = struct.Struct("<I").pack
-
-    def fast_key(value: str) -> bytes:
-        data = value.encode()
-        return head + pack(len(data)) + data + tail
-
-    checks = ("x", "card_000042", "ü-ß", "a" * 300)
-    return fast_key if all(fast_key(v) == feast_key(v) for v in checks) else feast_key
-
-
-_DOUBLE = struct.Struct("<d").unpack_from
-_TAG_DOUBLE, _TAG_INT32, _TAG_INT64 = 0x29, 0x18, 0x20
-
-
-def decode_value(data: bytes | None) -> Any:
-    """A stored ``feast.types.Value`` as a Python value; None for a missing or null one.
-
-    Doubles and integers, the types of every served feature, are read directly from the
-    protobuf wire format (a double is its tag and 8 bytes, an integer its tag and a
-    varint); anything else is parsed by protobuf. ``tests/unit`` checks both paths
-    against protobuf's own parser.
-    """
-    if not data:
-        return None
-    tag = data[0]
-    if tag == _TAG_DOUBLE and len(data) == 9:
-        return _DOUBLE(data, 1)[0]
-    if tag in (_TAG_INT64, _TAG_INT32) and len(data) <= 11:
-        value = shift = 0
-        for byte in data[1:]:
-            value |= (byte & 0x7F) << shift
-            shift += 7
-            if byte < 0x80:
-                break
-        return value - (1 << 64) if value >= 1 << 63 else value
-    return _proto_value(data)
-
-
-def _proto_value(data: bytes) -> Any:
-    from feast.protos.feast.types.Value_pb2 import Value
-
-    proto = Value.FromString(data)
-    kind = proto.WhichOneof("val")
-    return None if kind is None or kind == "null_val" else getattr(proto, kind)
-
-
-def _timestamp(data: bytes | None) -> float | None:
-    """A stored ``google.protobuf.Timestamp`` as epoch seconds."""
-    if not data:
-        return None
-    from google.protobuf.timestamp_pb2 import Timestamp
-
-    stamp = Timestamp.FromString(data)
-    return stamp.seconds + stamp.nanos / 1e9
-
-
-def _clean(value: Any) -> Any:
-    """NaN from an on-demand function is a missing value, as Feast returns it online."""
-    return None if isinstance(value, float) and math.isnan(value) else value
+    return OnDemandPlan(
+        name=name, view=view, inputs=inputs, request_fields=request_fields, features=features
+    )

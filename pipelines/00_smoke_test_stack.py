@@ -23,7 +23,9 @@ from fraud_platform.dag_defaults import default_args
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     tags=["smoke", "stack"],
-    default_args=default_args(retries=1, retry_delay=timedelta(seconds=5)),
+    default_args=default_args(
+        execution_timeout=timedelta(minutes=5), retries=1, retry_delay=timedelta(seconds=5)
+    ),
     doc_md=__doc__,
 )
 def smoke_test_stack() -> None:

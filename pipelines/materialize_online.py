@@ -5,7 +5,8 @@ Loads the newest feature values up to the end of the data interval from the S3 f
 tables into the Redis online store. Each run continues from where the last one stopped
 (Feast's materialization intervals in the shared registry), re-reading a small overlap for
 rows that landed late; later event times always win in Redis, so overlaps and retries are
-harmless. Logs rows, keys written, keys per second and duration.
+harmless. Logs rows, keys written, keys per second and duration, pushes them (and the time
+each feature view is loaded up to) to the Pushgateway, and updates the `online_store` asset.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, task
+from airflow.sdk import Asset, CronDataIntervalTimetable, dag, get_current_context, task
 
-from fraud_platform.dag_defaults import default_args
+from fraud_platform.dag_defaults import ASSETS, default_args
+
+ONLINE = Asset(name="online_store", uri=ASSETS["online_store"], group="online-store")
 
 
 @dag(
@@ -25,16 +28,27 @@ from fraud_platform.dag_defaults import default_args
     catchup=False,
     max_active_runs=1,
     tags=["feast", "redis", "online"],
-    default_args=default_args(retries=3, retry_delay=timedelta(minutes=2)),
+    # Shorter than the hour between runs: a stuck load must not delay the next one.
+    default_args=default_args(
+        execution_timeout=timedelta(minutes=45), retries=3, retry_delay=timedelta(minutes=2)
+    ),
     doc_md=__doc__,
 )
 def materialize_online() -> None:
-    @task
-    def materialize_incremental() -> dict:
+    @task(outlets=[ONLINE])
+    def materialize_incremental(*, outlet_events=None) -> dict:
         from feature_pipeline.materialize import materialize
+        from fraud_platform.run_metrics import loaded_until, materialized_counts, reported
 
         end = get_current_context()["data_interval_end"]
-        result = materialize(end=end, overlap=timedelta(minutes=15))
+        result = reported(
+            "materialize_online",
+            "materialize_incremental",
+            lambda: materialize(end=end, overlap=timedelta(minutes=15)),
+            counts=materialized_counts,
+            loaded_until=loaded_until,
+        )
+        outlet_events[ONLINE].extra = {"end": result["end"]}
         return {k: result[k] for k in ("keys_written", "keys_per_s", "duration_s") if k in result}
 
     materialize_incremental()

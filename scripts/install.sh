@@ -8,7 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CACHE="${FRAUD_CACHE_DIR:-$HOME/.cache/fraud-feature-store}"
 UV_VERSION="0.13.9"
-# MinIO's community edition ships as source: a pinned commit, built with `go install`.
+# MinIO's community edition ships as source: a pinned commit, built with `go install`
+# (which checks the module and its dependencies against the Go checksum database).
 MINIO_MODULE="github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c"
 PYTHON="${PYTHON:-python3.11}"
 
@@ -38,7 +39,9 @@ stamp=".venv/.installed-$(cat requirements/lock.txt pyproject.toml scripts/insta
 if [ ! -f "$stamp" ]; then
   say "Installing the locked Python environment into .venv (first time: about 2 minutes)"
   [ -x .venv/bin/python ] || uv venv -q --python "$PYTHON" .venv
-  uv pip install -q --python .venv/bin/python -r requirements/lock.txt
+  # --require-hashes: every wheel must match a hash of the lock (uv pip compile
+  # --generate-hashes), or nothing is installed.
+  uv pip install -q --require-hashes --python .venv/bin/python -r requirements/lock.txt
   uv pip install -q --python .venv/bin/python --no-deps -e .
   # Bytecode now, once: where PYTHONDONTWRITEBYTECODE is set (as in many CI images) Python
   # never caches it, and every process would compile Airflow, Feast and MLflow from source

@@ -233,6 +233,8 @@ locals {
     MLFLOW_TRACKING_URI = local.mlflow_url
     FRAUD_MODEL_NAME    = var.model_name
     FRAUD_MODEL_ALIAS   = var.model_alias
+    # Secrets holding a .env.example placeholder are refused outside "local".
+    FRAUD_ENVIRONMENT = var.environment
   }
   common_secrets = {
     REDIS_CONNECTION_STRING = "${module.redis.connection_secret_arn}:connection_string::"
@@ -260,7 +262,8 @@ module "api_service" {
   certificate_arn       = var.certificate_arn
   access_log_bucket     = module.storage.log_bucket_name
   deletion_protection   = var.deletion_protection
-  rate_limit_per_5min   = var.api_rate_limit_per_5min
+  target_rps            = var.api_target_rps
+  batch_max_txns        = var.api_batch_max_transactions
   execution_role_arn    = module.iam.execution_role_arn
   task_role_arn         = module.iam.task_role_arns["api"]
   kms_key_arn           = aws_kms_key.main.arn

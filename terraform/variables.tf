@@ -184,10 +184,14 @@ variable "api_max_tasks" {
   default     = 10
 }
 
-variable "api_rate_limit_per_5min" {
-  description = "Requests one client IP may send in 5 minutes before the WAF blocks it."
+variable "api_target_rps" {
+  description = "Sustained requests per second the scoring API is sized for, all clients together; the WAF's per-IP rate rule is derived from it."
   type        = number
-  default     = 20000
+  default     = 1000
+  validation {
+    condition     = var.api_target_rps > 0
+    error_message = "api_target_rps must be positive."
+  }
 }
 
 variable "model_name" {

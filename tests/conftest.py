@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,22 @@ from fraud_platform.devstack.config import StackConfig
 from fraud_platform.devstack.stack import LocalStack
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def monitoring_bin() -> Path:
+    """The folder of the Prometheus and Pushgateway executables that ``make monitor``
+    builds; the calling test is skipped without them (the Prometheus build takes tens of
+    minutes on 2 cores, so CI builds only promtool and the Pushgateway)."""
+    built = subprocess.run(
+        [str(REPO_ROOT / "scripts" / "install-prometheus.sh"), "--built", "prometheus"]
+        + ["pushgateway"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if built.returncode:
+        pytest.skip("Prometheus and the Pushgateway are not built (make monitor builds them)")
+    return Path(built.stdout.strip())
 
 
 @pytest.fixture(scope="session")

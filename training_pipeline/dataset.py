@@ -34,21 +34,18 @@ was pushed in between.
 
 Every labelled row is kept
 --------------------------
-Feast's file offline store drops an entity row when a view has rows for its key but none
-at or before the entity time within the TTL (a card's first transaction, a card silent for
-longer than the TTL), and collapses entity rows that share their join keys and time. The
-set keeps every labelled row: entity rows are sent in rounds without shared keys, carry
-the transaction id, and are merged back on it. For the rows Feast dropped, each stored
-view of the service is read on its own (a missing card-transaction row must not hide the
-card's profile or the merchant's risk, which serving would have) and the on-demand view's
-registered transformation is applied to what was found; what is still missing stays NaN,
-which XGBoost routes as missing, as it does online.
+The offline store (``fraud_platform.offline_store``) left-joins each view to the entity
+rows with a DuckDB ``ASOF`` join, so every labelled row comes back once, in one call, by
+construction: a card's first transaction, a card silent for longer than a view's TTL, and
+two transactions sharing a card and an instant included. A view without a row for the key
+within its TTL gives nulls for its features only (the card's profile and the merchant's
+risk stay, as serving would have them); XGBoost routes the nulls as missing, as it does
+online.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING
@@ -57,7 +54,6 @@ import numpy as np
 import pandas as pd
 
 from fraud_platform import point_in_time
-from fraud_platform.feast_repo import open_store
 from fraud_platform.point_in_time import (
     BRONZE,
     REQUEST_TIMESTAMP,
@@ -83,8 +79,9 @@ LABEL_COLUMNS = ["transaction_id", "is_fraud", "label_timestamp", "fraud_scenari
 # --- Reading bronze -------------------------------------------------------------------
 
 
-def read_labels(known_at: datetime | None, since: date | None = None,
-                s3: S3Settings | None = None) -> pd.DataFrame:
+def read_labels(
+    known_at: datetime | None, since: date | None = None, s3: S3Settings | None = None
+) -> pd.DataFrame:
     """Bronze labels known at ``known_at`` (``label_timestamp <= known_at``; all if None).
 
     A transaction labelled more than once keeps its latest label known by then.
@@ -100,8 +97,15 @@ def read_labels(known_at: datetime | None, since: date | None = None,
     condition = None
     if known_at is not None:
         condition = ds.field("label_timestamp") <= pd.Timestamp(known_at)
-    frame = read_bronze(s3, LABELS, "label_date", since,
-                              known_at.date() if known_at else None, LABEL_COLUMNS, condition)
+    frame = read_bronze(
+        s3,
+        LABELS,
+        "label_date",
+        since,
+        known_at.date() if known_at else None,
+        LABEL_COLUMNS,
+        condition,
+    )
     frame["label_timestamp"] = utc(frame["label_timestamp"])
     frame["is_fraud"] = frame["is_fraud"].astype(np.int8)
     return (
@@ -118,13 +122,17 @@ def latest_label_day(s3: S3Settings | None = None) -> date | None:
     s3 = s3 or S3Settings()
     base = s3.uri(BRONZE, LABELS).removeprefix("s3://")
     infos = arrow_filesystem(s3).get_file_info(pafs.FileSelector(base, allow_not_found=True))
-    days = [info.base_name.split("=", 1)[1] for info in infos
-            if info.type == pafs.FileType.Directory and info.base_name.startswith("label_date=")]
+    days = [
+        info.base_name.split("=", 1)[1]
+        for info in infos
+        if info.type == pafs.FileType.Directory and info.base_name.startswith("label_date=")
+    ]
     return date.fromisoformat(max(days)) if days else None
 
 
-def labelled_transactions(start: datetime, end: datetime, labels_known_at: datetime | None,
-                          s3: S3Settings | None = None) -> pd.DataFrame:
+def labelled_transactions(
+    start: datetime, end: datetime, labels_known_at: datetime | None, s3: S3Settings | None = None
+) -> pd.DataFrame:
     """Transactions of ``[start, end)`` whose label was known at ``labels_known_at``.
 
     Transactions without a known label are left out: an unlabelled transaction is not a
@@ -140,10 +148,15 @@ def labelled_transactions(start: datetime, end: datetime, labels_known_at: datet
     labels = read_labels(labels_known_at, since=start.date(), s3=s3)
     frame = transactions.merge(labels, on=ROW_ID, how="inner", validate="one_to_one")
     frame = frame.rename(columns={"event_timestamp": REQUEST_TIMESTAMP})
-    log.info("labelled transactions %s..%s: %d of %d (labels known at %s)",
-             start, end, len(frame), len(transactions), labels_known_at)
-    return frame.sort_values([REQUEST_TIMESTAMP, ROW_ID], kind="mergesort").reset_index(
-        drop=True)
+    log.info(
+        "labelled transactions %s..%s: %d of %d (labels known at %s)",
+        start,
+        end,
+        len(frame),
+        len(transactions),
+        labels_known_at,
+    )
+    return frame.sort_values([REQUEST_TIMESTAMP, ROW_ID], kind="mergesort").reset_index(drop=True)
 
 
 @dataclass
@@ -156,7 +169,6 @@ def historical_features(
     store: FeatureStore,
     labelled: pd.DataFrame,
     service_name: str | None = None,
-    batch_rows: int | None = None,
 ) -> TrainingSet:
     """Join the feature service to labelled transactions, point in time, keeping every row
     (``fraud_platform.point_in_time.historical_features`` with the training settings).
@@ -165,37 +177,15 @@ def historical_features(
         store: The Feast store.
         labelled: Labelled transactions (see :func:`labelled_transactions`).
         service_name: The feature service (``FRAUD_FEATURE_SERVICE`` by default).
-        batch_rows: Entity rows per Feast call (``FRAUD_TRAINING_BATCH_ROWS``).
     """
-    settings = TrainingSettings()
     found = point_in_time.historical_features(
-        store, labelled, service_name or settings.feature_service,
-        batch_rows or settings.batch_rows)
+        store, labelled, service_name or TrainingSettings().feature_service
+    )
     counts = {"labelled": found.counts.pop("rows"), **found.counts}
-    return TrainingSet(frame=found.frame, features=found.features,
-                       feature_service=found.feature_service, counts=counts,
-                       seconds=found.seconds)
-
-
-def build_training_set(
-    start: datetime,
-    end: datetime,
-    labels_known_at: datetime | None,
-    store: FeatureStore | None = None,
-    service_name: str | None = None,
-    s3: S3Settings | None = None,
-    batch_rows: int | None = None,
-) -> TrainingSet:
-    """Labelled transactions of ``[start, end)`` (labels known at ``labels_known_at``)
-    with the feature service's features as serving would have seen them.
-
-    Returns:
-        The training set; ``counts`` says how many rows had features and ``seconds`` how
-        long reading and joining took.
-    """
-    started = time.perf_counter()
-    labelled = labelled_transactions(start, end, labels_known_at, s3)
-    read_s = time.perf_counter() - started
-    result = historical_features(store or open_store(), labelled, service_name, batch_rows)
-    result.seconds = {"read_bronze": round(read_s, 2), **result.seconds}
-    return result
+    return TrainingSet(
+        frame=found.frame,
+        features=found.features,
+        feature_service=found.feature_service,
+        counts=counts,
+        seconds=found.seconds,
+    )

@@ -1,4 +1,6 @@
-"""Evaluation: time-based splits, decision thresholds, metrics per model and plots.
+"""Evaluation windows: time-based splits, the windows of a scheduled run, and the frame
+metrics are computed on (thresholds: ``training_pipeline.thresholds``; plots:
+``training_pipeline.plots``).
 
 Fraud models are evaluated on time, never on a random split: a random split puts a
 card's later transactions in training and its earlier ones in test, and the features
@@ -15,17 +17,9 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-
-from fraud_platform.decision import decide_all
-from training_pipeline import metrics
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
 DEFAULT_LABEL_DELAY = timedelta(days=7)
 """The settlement window after which an undisputed transaction counts as genuine."""
@@ -60,8 +54,13 @@ class TimeSplit:
     test_end: datetime
 
     def __post_init__(self) -> None:
-        if not (self.train_start < self.validation_start < self.train_end
-                <= self.test_start < self.test_end):
+        if not (
+            self.train_start
+            < self.validation_start
+            < self.train_end
+            <= self.test_start
+            < self.test_end
+        ):
             raise ValueError(
                 "windows must satisfy train_start < validation_start < train_end <= "
                 f"test_start < test_end: {self.as_dict()}"
@@ -111,38 +110,53 @@ class TimeSplit:
         return {k: v.isoformat() for k, v in asdict(self).items()}
 
 
-def time_split(
-    cutoff: date,
-    train_days: int,
+def windows_ending(
+    last_test_day: date,
     test_days: int,
-    validation_days: int = 3,
     label_delay: timedelta = DEFAULT_LABEL_DELAY,
-) -> TimeSplit:
-    """The split of a model trained at midnight of ``cutoff``.
+    *,
+    train_days: int | None = None,
+    first_train_day: date | None = None,
+) -> dict[str, date]:
+    """The days of a model trained as of its test window's first midnight.
 
-    Training covers the ``train_days`` days that end ``label_delay`` (rounded up to whole
-    days) before the cutoff; the test window is the ``test_days`` days from the cutoff.
+    The test window is the ``test_days`` days that end on ``last_test_day``; training ends
+    ``label_delay`` (rounded up to whole days) and a day before it, since those days'
+    labels are not known at the cutoff, and covers ``train_days`` days or starts on
+    ``first_train_day``. The one copy of this arithmetic: the training DAG and the demo
+    use it.
+
+    Returns:
+        ``train_start``, ``train_end``, ``test_start``, ``test_end`` (days, included).
     """
+    if (train_days is None) == (first_train_day is None):
+        raise ValueError("give exactly one of train_days and first_train_day")
+    test_start = last_test_day - timedelta(days=test_days - 1)
     gap_days = math.ceil(label_delay / timedelta(days=1))
-    train_end = cutoff - timedelta(days=gap_days + 1)
-    return TimeSplit.from_days(
-        train_start=train_end - timedelta(days=train_days - 1),
-        train_end=train_end,
-        test_start=cutoff,
-        test_end=cutoff + timedelta(days=test_days - 1),
-        validation_days=validation_days,
-        min_gap=label_delay,
-    )
+    train_end = test_start - timedelta(days=gap_days + 1)
+    train_start = first_train_day or train_end - timedelta(days=(train_days or 1) - 1)
+    return {
+        "train_start": train_start,
+        "train_end": train_end,
+        "test_start": test_start,
+        "test_end": last_test_day,
+    }
 
 
 def shifted(split: TimeSplit, delta: timedelta) -> TimeSplit:
     """The same split moved by ``delta`` (negative: earlier)."""
-    return TimeSplit(split.train_start + delta, split.validation_start + delta,
-                     split.train_end + delta, split.test_start + delta, split.test_end + delta)
+    return TimeSplit(
+        split.train_start + delta,
+        split.validation_start + delta,
+        split.train_end + delta,
+        split.test_start + delta,
+        split.test_end + delta,
+    )
 
 
-def prequential_splits(split: TimeSplit, folds: int, step: timedelta | None = None
-                       ) -> list[TimeSplit]:
+def prequential_splits(
+    split: TimeSplit, folds: int, step: timedelta | None = None
+) -> list[TimeSplit]:
     """``folds`` earlier splits of the same shape, oldest first, each ``step`` (the test
     window's length by default) before the next: the model as it would have been
     retrained and used over time, evaluated fold after fold."""
@@ -150,140 +164,12 @@ def prequential_splits(split: TimeSplit, folds: int, step: timedelta | None = No
     return [shifted(split, -step * i) for i in range(folds, 0, -1)]
 
 
-def in_window(frame: pd.DataFrame, start: datetime, end: datetime,
-              column: str = "transaction_timestamp") -> pd.DataFrame:
+def in_window(
+    frame: pd.DataFrame, start: datetime, end: datetime, column: str = "transaction_timestamp"
+) -> pd.DataFrame:
     """Rows whose transaction time lies in ``[start, end)``."""
     ts = frame[column]
     return frame[(ts >= pd.Timestamp(start)) & (ts < pd.Timestamp(end))]
-
-
-# --- Decision thresholds -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ThresholdTargets:
-    """What the two decisions must achieve on the validation window.
-
-    Attributes:
-        decline_precision: A declined transaction must be fraud this often.
-        decline_max_share: At most this share of all transactions may be declined, even
-            when the precision target would allow more (a decline hurts a customer).
-        review_recall: The review queue (review or decline) should catch this share of
-            fraud.
-        review_max_share: At most this share of transactions may go to review: the
-            analysts' capacity.
-    """
-
-    decline_precision: float = 0.9
-    decline_max_share: float = 0.001
-    review_recall: float = 0.8
-    review_max_share: float = 0.02
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Score thresholds: decline when ``score >= decline``, review when
-    ``review <= score < decline``, approve below. Achieved figures are on the window the
-    thresholds were chosen on."""
-
-    review: float
-    decline: float
-    decline_precision_met: bool
-    review_recall_met: bool
-    achieved: dict[str, float]
-    targets: dict[str, float]
-
-    def as_dict(self) -> dict[str, Any]:
-        return metrics.json_safe(asdict(self))
-
-    def decide(self, score: np.ndarray) -> np.ndarray:
-        """``"decline"``, ``"review"`` or ``"approve"`` per score."""
-        return decide_all(score, self.review, self.decline)
-
-
-def threshold_for_share(score: np.ndarray, share: float) -> float:
-    """The lowest threshold flagging at most ``share`` of the rows (ties included).
-
-    With ``share`` too small to flag a single row, a threshold above every score.
-    """
-    s = np.sort(np.asarray(score, dtype=np.float64))[::-1]
-    allowed = math.floor(share * len(s) + 1e-9)
-    if len(s) == 0:
-        return math.inf
-    values, first = np.unique(-s, return_index=True)
-    # Rows flagged by the threshold ``-values[i]``: everything before the next value.
-    flagged = np.append(first[1:], len(s))
-    ok = flagged <= allowed
-    if not ok.any():
-        return float(np.nextafter(s[0], math.inf))
-    return float(-values[ok][-1])
-
-
-def _flag_stats(y: np.ndarray, s: np.ndarray, threshold: float) -> dict[str, float]:
-    flagged = s >= threshold
-    n_flagged = int(flagged.sum())
-    positives = int(y.sum())
-    caught = int((flagged & (y == 1)).sum())
-    return {
-        "share": n_flagged / len(y) if len(y) else math.nan,
-        "precision": caught / n_flagged if n_flagged else math.nan,
-        "recall": caught / positives if positives else math.nan,
-    }
-
-
-def choose_thresholds(y_true: np.ndarray, score: np.ndarray,
-                      targets: ThresholdTargets | None = None) -> Thresholds:
-    """Review and decline thresholds meeting ``targets`` on a validation window.
-
-    - Decline: the lowest threshold whose precision reaches ``decline_precision`` (most
-      fraud declined at that precision), raised if needed so that no more than
-      ``decline_max_share`` of transactions are declined. If no threshold reaches the
-      precision, the share cap alone decides and ``decline_precision_met`` is False.
-    - Review: the highest threshold whose recall (reviewed or declined) reaches
-      ``review_recall``, raised if needed to keep the flagged share within
-      ``review_max_share``; never above the decline threshold.
-
-    Thresholds are observed scores, so the figures in ``achieved`` are exact on the
-    window they were chosen on.
-    """
-    targets = targets or ThresholdTargets()
-    y, s = metrics._arrays(y_true, score)
-    candidates = np.unique(s)[::-1]  # descending
-    # Rows flagged by each candidate threshold (score >= candidate, ties included) and
-    # the frauds among them.
-    flagged = len(s) - np.searchsorted(np.sort(s), candidates, side="left")
-    y_by_score = y[np.argsort(-s, kind="mergesort")]
-    caught = np.concatenate([[0], np.cumsum(y_by_score)])[flagged]
-    precision = caught / np.maximum(flagged, 1)
-    positives = int(y.sum())
-    recall = caught / positives if positives else np.zeros(len(candidates))
-
-    share_cap = threshold_for_share(s, targets.decline_max_share)
-    meets = precision >= targets.decline_precision
-    decline = max(float(candidates[meets][-1]), share_cap) if meets.any() else share_cap
-
-    review_cap = threshold_for_share(s, targets.review_max_share)
-    reaches = recall >= targets.review_recall
-    by_recall = float(candidates[reaches][0]) if reaches.any() else -math.inf
-    review = min(max(by_recall, review_cap), decline)
-    achieved = {
-        **{f"decline_{k}": v for k, v in _flag_stats(y, s, decline).items()},
-        **{f"review_or_decline_{k}": v for k, v in _flag_stats(y, s, review).items()},
-    }
-    # Judged on what the final thresholds achieve, after the caps.
-    return Thresholds(
-        review=review,
-        decline=decline,
-        decline_precision_met=bool(
-            achieved["decline_precision"] >= targets.decline_precision - 1e-12),
-        review_recall_met=bool(
-            achieved["review_or_decline_recall"] >= targets.review_recall - 1e-12),
-        achieved=achieved,
-        targets=asdict(targets),
-    )
-
-
-# --- Evaluation frames and plots ------------------------------------------------------
 
 
 def evaluation_frame(frame: pd.DataFrame, scores: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -298,111 +184,3 @@ def evaluation_frame(frame: pd.DataFrame, scores: dict[str, np.ndarray]) -> pd.D
     for name, values in scores.items():
         out[name] = np.asarray(values, dtype=np.float64)
     return out
-
-
-def plot_curves(
-    y_true: np.ndarray,
-    scores: dict[str, np.ndarray],
-    out_dir: Path,
-    importance: dict[str, float] | None = None,
-    probabilities: dict[str, np.ndarray] | None = None,
-    thresholds: Thresholds | None = None,
-    top_features: int = 25,
-) -> dict[str, Path]:
-    """PR, ROC and calibration curves of each score, and the model's feature importance,
-    as PNG files in ``out_dir``.
-
-    Args:
-        y_true: Labels of the evaluation window.
-        scores: Named scores to draw (the model and the baseline).
-        importance: Gain per feature, drawn as a bar chart when given.
-        probabilities: Named probabilities for the calibration plot (``scores`` if None).
-        thresholds: Marked on the model's PR curve when given.
-
-    Returns:
-        Plot name to file path.
-    """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    y = np.asarray(y_true)
-    figures = {
-        "pr_curve": _pr_figure(y, scores, thresholds),
-        "roc_curve": _roc_figure(y, scores),
-        "calibration": _calibration_figure(y, probabilities or scores),
-    }
-    if importance:
-        figures["feature_importance"] = _importance_figure(importance, top_features)
-    paths: dict[str, Path] = {}
-    for name, fig in figures.items():
-        paths[name] = out_dir / f"{name}.png"
-        fig.savefig(paths[name], dpi=110, bbox_inches="tight")
-    return paths
-
-
-def _pr_figure(y: np.ndarray, scores: dict[str, np.ndarray],
-               thresholds: Thresholds | None) -> Figure:
-    from matplotlib.figure import Figure
-    from sklearn.metrics import precision_recall_curve
-
-    fig = Figure(figsize=(6, 5))
-    ax = fig.add_subplot()
-    for name, s in scores.items():
-        precision, recall, _ = precision_recall_curve(y, s)
-        ax.step(recall, precision, where="post",
-                label=f"{name} (AP {metrics.average_precision(y, s):.3f})")
-    if thresholds is not None:
-        first = next(iter(scores.values()))
-        for label, t in (("review", thresholds.review), ("decline", thresholds.decline)):
-            stats = _flag_stats(y, np.asarray(first, dtype=float), t)
-            if not math.isnan(stats["precision"]):
-                ax.plot(stats["recall"], stats["precision"], "o", label=f"{label} threshold")
-    ax.axhline(y.mean(), color="grey", linestyle=":", label=f"fraud rate {y.mean():.4f}")
-    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall (test window)",
-           xlim=(0, 1), ylim=(0, 1.02))
-    ax.legend(loc="upper right", fontsize=8)
-    return fig
-
-
-def _roc_figure(y: np.ndarray, scores: dict[str, np.ndarray]) -> Figure:
-    from matplotlib.figure import Figure
-    from sklearn.metrics import roc_curve
-
-    fig = Figure(figsize=(6, 5))
-    ax = fig.add_subplot()
-    for name, s in scores.items():
-        fpr, tpr, _ = roc_curve(y, s)
-        ax.plot(fpr, tpr, label=f"{name} (AUC {metrics.roc_auc(y, s):.3f})")
-    ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
-    ax.axvline(0.01, color="grey", linestyle="--", linewidth=0.8, label="1% FPR")
-    ax.set(xlabel="false-positive rate", ylabel="recall", title="ROC (test window)")
-    ax.legend(loc="lower right", fontsize=8)
-    return fig
-
-
-def _calibration_figure(y: np.ndarray, probabilities: dict[str, np.ndarray]) -> Figure:
-    from matplotlib.figure import Figure
-    from sklearn.calibration import calibration_curve
-
-    fig = Figure(figsize=(6, 5))
-    ax = fig.add_subplot()
-    for name, p in probabilities.items():
-        p = np.clip(np.asarray(p, dtype=float), 0, 1)
-        observed, predicted = calibration_curve(y, p, n_bins=10, strategy="quantile")
-        ax.plot(predicted, observed, "o-", label=f"{name} (Brier {metrics.brier(y, p):.4f})")
-    ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
-    ax.set(xlabel="predicted probability", ylabel="observed fraud rate",
-           title="Calibration (test window, quantile bins)", xscale="symlog",
-           yscale="symlog")
-    ax.legend(loc="upper left", fontsize=8)
-    return fig
-
-
-def _importance_figure(importance: dict[str, float], top_features: int) -> Figure:
-    from matplotlib.figure import Figure
-
-    top = sorted(importance.items(), key=lambda kv: kv[1], reverse=True)[:top_features]
-    fig = Figure(figsize=(7, max(3.0, 0.28 * len(top) + 1)))
-    ax = fig.add_subplot()
-    ax.barh([name for name, _ in reversed(top)], [value for _, value in reversed(top)])
-    ax.set(xlabel="total gain", title="Feature importance (XGBoost gain)")
-    ax.tick_params(axis="y", labelsize=7)
-    return fig

@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 
 
-def _arrays(y_true: Sequence[int] | np.ndarray, score: Sequence[float] | np.ndarray
-            ) -> tuple[np.ndarray, np.ndarray]:
+def _arrays(
+    y_true: Sequence[int] | np.ndarray, score: Sequence[float] | np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(y_true, dtype=np.int64)
     s = np.asarray(score, dtype=np.float64)
     if y.shape != s.shape:
@@ -41,8 +42,9 @@ def roc_auc(y_true: Sequence[int] | np.ndarray, score: Sequence[float] | np.ndar
     return float(roc_auc_score(y, s)) if _both_classes(y) else math.nan
 
 
-def average_precision(y_true: Sequence[int] | np.ndarray,
-                      score: Sequence[float] | np.ndarray) -> float:
+def average_precision(
+    y_true: Sequence[int] | np.ndarray, score: Sequence[float] | np.ndarray
+) -> float:
     """Average precision (step-wise area under the precision-recall curve).
 
     Its baseline is the fraud rate, not 0.5: a random score scores the prevalence.
@@ -53,8 +55,9 @@ def average_precision(y_true: Sequence[int] | np.ndarray,
     return float(average_precision_score(y, s)) if y.sum() > 0 else math.nan
 
 
-def recall_at_fpr(y_true: Sequence[int] | np.ndarray, score: Sequence[float] | np.ndarray,
-                  max_fpr: float = 0.01) -> float:
+def recall_at_fpr(
+    y_true: Sequence[int] | np.ndarray, score: Sequence[float] | np.ndarray, max_fpr: float = 0.01
+) -> float:
     """The largest recall reachable by a threshold whose false-positive rate is at most
     ``max_fpr``.
 
@@ -71,8 +74,7 @@ def recall_at_fpr(y_true: Sequence[int] | np.ndarray, score: Sequence[float] | n
     return float(tpr[allowed].max())
 
 
-def brier(y_true: Sequence[int] | np.ndarray, probability: Sequence[float] | np.ndarray
-          ) -> float:
+def brier(y_true: Sequence[int] | np.ndarray, probability: Sequence[float] | np.ndarray) -> float:
     """Mean squared error of the probability against the 0/1 label (lower is better)."""
     y, p = _arrays(y_true, probability)
     if len(y) == 0:

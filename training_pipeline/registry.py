@@ -37,6 +37,8 @@ from training_pipeline.settings import TrainingSettings
 
 if TYPE_CHECKING:
     import xgboost as xgb
+    from mlflow import MlflowClient
+    from mlflow.models.model import ModelInfo
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +46,9 @@ CHALLENGER = "challenger"
 PREVIOUS_CHAMPION = "previous_champion"
 
 
-def ensure_experiment(name: str | None = None, settings: MLflowSettings | None = None,
-                      s3: S3Settings | None = None) -> str:
+def ensure_experiment(
+    name: str | None = None, settings: MLflowSettings | None = None, s3: S3Settings | None = None
+) -> str:
     """The experiment's id, created with its S3 artifact location if it does not exist.
 
     Raises:
@@ -113,44 +116,67 @@ def log_training_run(
         The run id, the model's URI, the registered version and the run's artifact URI.
     """
     import mlflow
-    import mlflow.xgboost
-    from mlflow.models import infer_signature
 
     settings = settings or MLflowSettings()
     training = TrainingSettings()
     model_name = model_name or training.model_name
-    experiment_id = ensure_experiment(experiment_name or training.experiment_name,
-                                      settings, s3)
+    experiment_id = ensure_experiment(experiment_name or training.experiment_name, settings, s3)
     example = input_example[features].astype("float32").head(5)
-    signature = infer_signature(example, np.asarray(booster.inplace_predict(example)))
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
-        mlflow.set_tags(tags)
-        mlflow.log_params({k: _param(v) for k, v in params.items()})
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items()
-                            if v is not None and np.isfinite(v)})
-        mlflow.log_dict(metadata, METADATA_FILE)
-        for path in plots.values():
-            mlflow.log_artifact(str(path), artifact_path="plots")
-        info = mlflow.xgboost.log_model(
-            booster,
-            name=MODEL_ARTIFACT,
-            signature=signature,
-            input_example=example,
-            registered_model_name=model_name,
-            metadata=metadata,
-            model_format="ubj",
-            # Stated rather than inferred: inference imports the model in a subprocess
-            # (seconds per run) and can pick up whatever else the process imported.
-            pip_requirements=[_xgboost_requirement()],
-        )
+        _log_records(tags, params, metrics, metadata, plots)
+        info = _log_model(booster, example, model_name, metadata)
         artifact_uri = run.info.artifact_uri
     version = str(info.registered_model_version)
     mlflow_client = client(settings)
     for key, value in tags.items():
         mlflow_client.set_model_version_tag(model_name, version, key, value)
     log.info("run %s logged; %s version %s", run.info.run_id, model_name, version)
-    return LoggedModel(run_id=run.info.run_id, model_uri=info.model_uri, version=version,
-                       artifact_uri=artifact_uri)
+    return LoggedModel(
+        run_id=run.info.run_id, model_uri=info.model_uri, version=version, artifact_uri=artifact_uri
+    )
+
+
+def _log_records(
+    tags: dict[str, str],
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    metadata: dict[str, Any],
+    plots: dict[str, Path],
+) -> None:
+    """The active run's tags, parameters, finite metrics, metadata file and plots."""
+    import mlflow
+
+    mlflow.set_tags(tags)
+    mlflow.log_params({k: _param(v) for k, v in params.items()})
+    mlflow.log_metrics(
+        {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
+    )
+    mlflow.log_dict(metadata, METADATA_FILE)
+    for path in plots.values():
+        mlflow.log_artifact(str(path), artifact_path="plots")
+
+
+def _log_model(
+    booster: xgb.Booster, example: pd.DataFrame, model_name: str, metadata: dict[str, Any]
+) -> ModelInfo:
+    """The model logged in the active run and registered as a new version of
+    ``model_name``, with its signature and input example."""
+    import mlflow.xgboost
+    from mlflow.models import infer_signature
+
+    signature = infer_signature(example, np.asarray(booster.inplace_predict(example)))
+    return mlflow.xgboost.log_model(
+        booster,
+        name=MODEL_ARTIFACT,
+        signature=signature,
+        input_example=example,
+        registered_model_name=model_name,
+        metadata=metadata,
+        model_format="ubj",
+        # Stated rather than inferred: inference imports the model in a subprocess
+        # (seconds per run) and can pick up whatever else the process imported.
+        pip_requirements=[_xgboost_requirement()],
+    )
 
 
 def _xgboost_requirement() -> str:
@@ -216,14 +242,40 @@ def promote_if_better(
         booster, metadata = load_version(model_name, current, settings)
         champion_ap = float(score_version(booster, metadata))
         result["champion_average_precision"] = champion_ap
-        if new_average_precision > champion_ap + min_improvement:
-            decision = CHAMPION
-            reason = (f"average precision {new_average_precision:.4f} beats champion "
-                      f"v{current} at {champion_ap:.4f} on the same test window")
-        else:
-            decision = CHALLENGER
-            reason = (f"average precision {new_average_precision:.4f} does not beat "
-                      f"champion v{current} at {champion_ap:.4f} on the same test window")
+        decision, reason = _compare(current, champion_ap, new_average_precision, min_improvement)
+    _move_aliases(mlflow_client, model_name, current, new_version, decision, settings)
+    mlflow_client.set_model_version_tag(model_name, new_version, "gate_decision", decision)
+    mlflow_client.set_model_version_tag(model_name, new_version, "gate_reason", reason)
+    result.update({"decision": decision, "reason": reason, "alias": decision})
+    log.info("%s v%s -> %s (%s)", model_name, new_version, decision, reason)
+    return result
+
+
+def _compare(
+    champion: str, champion_ap: float, new_ap: float, min_improvement: float
+) -> tuple[str, str]:
+    """The gate's decision and its reason, from both average precisions on one window."""
+    if new_ap > champion_ap + min_improvement:
+        return CHAMPION, (
+            f"average precision {new_ap:.4f} beats champion "
+            f"v{champion} at {champion_ap:.4f} on the same test window"
+        )
+    return CHALLENGER, (
+        f"average precision {new_ap:.4f} does not beat "
+        f"champion v{champion} at {champion_ap:.4f} on the same test window"
+    )
+
+
+def _move_aliases(
+    mlflow_client: MlflowClient,
+    model_name: str,
+    current: str | None,
+    new_version: str,
+    decision: str,
+    settings: MLflowSettings | None,
+) -> None:
+    """A new champion takes ``champion`` (the old one takes ``previous_champion`` and the
+    new one drops ``challenger``); a loser takes ``challenger``."""
     if decision == CHAMPION:
         if current is not None and current != new_version:
             mlflow_client.set_registered_model_alias(model_name, PREVIOUS_CHAMPION, current)
@@ -232,11 +284,6 @@ def promote_if_better(
             mlflow_client.delete_registered_model_alias(model_name, CHALLENGER)
     else:
         mlflow_client.set_registered_model_alias(model_name, CHALLENGER, new_version)
-    mlflow_client.set_model_version_tag(model_name, new_version, "gate_decision", decision)
-    mlflow_client.set_model_version_tag(model_name, new_version, "gate_reason", reason)
-    result.update({"decision": decision, "reason": reason, "alias": decision})
-    log.info("%s v%s -> %s (%s)", model_name, new_version, decision, reason)
-    return result
 
 
 def plots_dir() -> Path:

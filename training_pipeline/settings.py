@@ -23,8 +23,3 @@ class TrainingSettings(BaseSettings):
     experiment_name: str = Field(
         default="fraud-detector", validation_alias="FRAUD_MLFLOW_EXPERIMENT"
     )
-    batch_rows: int = Field(default=5_000, ge=1, validation_alias="FRAUD_TRAINING_BATCH_ROWS")
-    """Entity rows per ``get_historical_features`` call. Feast's file offline store joins
-    each entity row with every row of its key before keeping the latest, so a call's
-    memory grows with rows x feature rows per key (a busy merchant has thousands); each
-    call also re-reads the feature tables, so fewer, larger calls are faster."""

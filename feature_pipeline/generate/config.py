@@ -54,8 +54,10 @@ class GeneratorConfig(BaseModel):
         description="Target number of transactions (genuine and fraud); overrides the rate.",
     )
     transactions_per_card_per_day: float = Field(
-        default=1.5, gt=0, le=MAX_PER_CARD_PER_DAY,
-        description="Mean genuine activity when no target is set."
+        default=1.5,
+        gt=0,
+        le=MAX_PER_CARD_PER_DAY,
+        description="Mean genuine activity when no target is set.",
     )
     fraud_rate: float = Field(
         default=0.005, ge=0, lt=0.2, description="Share of transactions that are fraudulent."
@@ -84,10 +86,14 @@ class GeneratorConfig(BaseModel):
     @model_validator(mode="after")
     def _check_volume(self) -> GeneratorConfig:
         # Beyond this, cardholders could not physically get from shop to shop in time.
-        if (self.n_transactions is not None
-                and self.n_transactions > self.n_cards * self.days * MAX_PER_CARD_PER_DAY):
-            raise ValueError(f"n_transactions implies more than {MAX_PER_CARD_PER_DAY} "
-                             "transactions per card per day: raise n_cards or days")
+        if (
+            self.n_transactions is not None
+            and self.n_transactions > self.n_cards * self.days * MAX_PER_CARD_PER_DAY
+        ):
+            raise ValueError(
+                f"n_transactions implies more than {MAX_PER_CARD_PER_DAY} "
+                "transactions per card per day: raise n_cards or days"
+            )
         return self
 
     @model_validator(mode="after")
@@ -101,8 +107,9 @@ class GeneratorConfig(BaseModel):
     @property
     def start(self) -> datetime:
         """Start of the window, midnight UTC of ``start_date``."""
-        return datetime(self.start_date.year, self.start_date.month, self.start_date.day,
-                        tzinfo=UTC)
+        return datetime(
+            self.start_date.year, self.start_date.month, self.start_date.day, tzinfo=UTC
+        )
 
     @property
     def end(self) -> datetime:

@@ -8,138 +8,38 @@ rows with the scenario and event, which only the labels feed will carry.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from math import ceil
 
 import numpy as np
 
 from feature_pipeline.generate import catalog as C
-from feature_pipeline.generate.config import SCENARIOS, GeneratorConfig, ScenarioName
-from feature_pipeline.generate.reference import HOME_SPREAD_DEG, MerchantIndex, Population
-from feature_pipeline.generate.sampling import (
-    expand,
-    fill_budget,
-    rng_for,
-    row_cdf,
-    sample_rows,
+from feature_pipeline.generate.config import GeneratorConfig
+from feature_pipeline.generate.fraud_context import (
+    CASH_OUT_CATEGORIES,
+    DAY,
+    HOUR,
+    TESTING_CATEGORIES,
+    FraudContext,
+    event_sizes,
+    offsets,
 )
+from feature_pipeline.generate.reference import MerchantIndex, Population
+from feature_pipeline.generate.sampling import expand, fill_budget, rng_for, row_cdf, sample_rows
 from feature_pipeline.generate.transactions import TxBatch, draw_amounts
 
-HOUR = 3_600
-DAY = 86_400
-
-CASH_OUT_CATEGORIES = ("electronics", "jewelry", "online_retail")
-TESTING_CATEGORIES = ("entertainment", "online_retail")
-CLONE_CATEGORIES = {"electronics": 0.3, "jewelry": 0.2, "clothing": 0.2, "grocery": 0.1,
-                    "fuel": 0.05, "restaurant": 0.15}
+CLONE_CATEGORIES = {
+    "electronics": 0.3,
+    "jewelry": 0.2,
+    "clothing": 0.2,
+    "grocery": 0.1,
+    "fuel": 0.05,
+    "restaurant": 0.15,
+}
 CNP_CATEGORIES = {"electronics": 0.35, "online_retail": 0.3, "travel": 0.15, "clothing": 0.2}
 LOCAL_CLONE_CATEGORIES = {"electronics": 0.3, "clothing": 0.3, "jewelry": 0.15, "grocery": 0.25}
 TAKEOVER_CATEGORIES = {"electronics": 0.4, "jewelry": 0.2, "online_retail": 0.2, "travel": 0.2}
 SKIMMED_CATEGORIES = ("fuel", "restaurant", "grocery", "cafe")
-
-
-@dataclass
-class FraudContext:
-    """What every scenario needs: the population, the genuine activity it hides in, and
-    the few merchants fraud rings reuse (which makes per-merchant risk a real signal)."""
-
-    config: GeneratorConfig
-    pop: Population
-    genuine: TxBatch
-    rng: np.random.Generator
-    cash_out_pool: np.ndarray = field(init=False)
-    testing_pool: np.ndarray = field(init=False)
-    compromised_merchants: list[int] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.cash_out_pool = self._pool(CASH_OUT_CATEGORIES, 8)
-        self.testing_pool = self._pool(TESTING_CATEGORIES, 4)
-
-    @property
-    def window(self) -> int:
-        return self.config.window_seconds
-
-    def _pool(self, categories: tuple[str, ...], size: int) -> np.ndarray:
-        codes = [C.cat(c) for c in categories]
-        eligible = np.flatnonzero(self.pop.m_online & np.isin(self.pop.m_category, codes))
-        return self.rng.choice(eligible, min(size, eligible.size), replace=False).astype(np.int32)
-
-    def victims(self, candidates: np.ndarray, n: int) -> np.ndarray:
-        """Distinct cards where there are enough, so events do not overlap on a card."""
-        return self.rng.choice(candidates, n, replace=n > candidates.size).astype(np.int32)
-
-    def draw_categories(self, weights: dict[str, float], n: int) -> np.ndarray:
-        codes = np.array([C.cat(c) for c in weights], dtype=np.int8)
-        p = np.array(list(weights.values()))
-        return codes[self.rng.choice(codes.size, n, p=p / p.sum())]
-
-    def online_merchants(self, category: np.ndarray, pool: np.ndarray,
-                         pool_share: float) -> np.ndarray:
-        """Online merchants of the given categories, or, for ``pool_share`` of the rows,
-        one of the ring's usual merchants."""
-        merchant = self.pop.index.pick(MerchantIndex.key(0, category, True),
-                                       self.rng.random(category.size))
-        use_pool = self.rng.random(category.size) < pool_share
-        merchant[use_pool] = pool[self.rng.integers(0, pool.size, int(use_pool.sum()))]
-        return merchant
-
-    def fraudster_cities(self, n: int, home: np.ndarray | None = None,
-                         local_share: float = 0.0) -> np.ndarray:
-        """Where a fraudster's device appears: anywhere, or, for ``local_share`` of the
-        events, in the victim's home city (proxies and local mules hide the origin)."""
-        city = self.rng.choice(C.N_CITIES, n, p=C.CITY_MERCHANT_WEIGHT)
-        if home is not None:
-            local = self.rng.random(n) < local_share
-            city[local] = home[local]
-        return city.astype(np.int8)
-
-    def device_location(self, city: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        # The same spread as cardholders' homes: IP geolocation is city-level at best.
-        lat = C.CITY_LAT[city] + self.rng.normal(0, HOME_SPREAD_DEG, city.size)
-        lon = C.CITY_LON[city] + self.rng.normal(0, HOME_SPREAD_DEG, city.size) / np.cos(
-            np.radians(C.CITY_LAT[city]))
-        return np.round(lat, 6), np.round(lon, 6)
-
-    def batch(self, scenario: ScenarioName, owner: np.ndarray, card: np.ndarray,
-              t: np.ndarray, merchant: np.ndarray, online: np.ndarray, lat: np.ndarray,
-              lon: np.ndarray, amount: np.ndarray, city: np.ndarray,
-              earliest: np.ndarray | None = None) -> TxBatch:
-        """Assemble a scenario's rows.
-
-        Events that run past the window's end are moved earlier as a whole (not before
-        ``earliest``, per event, where the timing relative to genuine activity matters), so
-        that short windows keep their fraud rate; rows still outside are dropped.
-        """
-        if earliest is not None:
-            n_events = int(owner.max()) + 1 if owner.size else 0
-            last = np.full(n_events, np.iinfo(np.int64).min)
-            first = np.full(n_events, np.iinfo(np.int64).max)
-            np.maximum.at(last, owner, t)
-            np.minimum.at(first, owner, t)
-            shift = np.maximum(np.minimum(0, self.window - 1 - last), earliest - first)
-            t = t + shift[owner]
-        b = TxBatch(
-            card=card.astype(np.int32), t=t.astype(np.int64), merchant=merchant.astype(np.int32),
-            category=self.pop.m_category[merchant].astype(np.int8), online=online.astype(bool),
-            lat=lat, lon=lon, amount=amount, city=city.astype(np.int8),
-            scenario=np.full(t.size, SCENARIOS.index(scenario), dtype=np.int8),
-            event=owner.astype(np.int32),
-        )
-        return b.take(np.flatnonzero((b.t >= 0) & (b.t < self.window)))
-
-
-def _offsets(owner: np.ndarray, gap: np.ndarray) -> np.ndarray:
-    """Time of each row from its event's first row, given the gaps before each row."""
-    starts = np.ones(owner.size, dtype=bool)
-    starts[1:] = owner[1:] != owner[:-1]
-    gap = np.where(starts, 0, gap)
-    cum = np.cumsum(gap)
-    return cum - cum[np.flatnonzero(starts)][np.cumsum(starts) - 1]
-
-
-def _sizes(rng: np.random.Generator, low: int, high: int, budget: int) -> np.ndarray:
-    mean = (low + high - 1) / 2
-    return fill_budget(rng.integers(low, high, ceil(budget / mean * 1.5) + 2), budget)
 
 
 def card_testing(ctx: FraudContext, budget: int) -> TxBatch:
@@ -155,42 +55,84 @@ def card_testing(ctx: FraudContext, budget: int) -> TxBatch:
     owner, pos = expand(sizes)
     small = pos < n_small[owner]
     first_big = pos == n_small[owner]
-    gap = np.where(small, rng.integers(8, 76, owner.size),
-                   np.where(first_big, rng.integers(3 * 60, 45 * 60, owner.size),
-                            rng.integers(2 * 60, 25 * 60, owner.size)))
-    t = start[owner] + _offsets(owner, gap)
-    card = cards[owner]
-
-    probe_merchant = ctx.testing_pool[rng.integers(0, ctx.testing_pool.size, sizes.size)]
-    testing_cats = np.array([C.cat(c) for c in TESTING_CATEGORIES], dtype=np.int8)
-    cash_cats = np.array([C.cat(c) for c in CASH_OUT_CATEGORIES], dtype=np.int8)
-    merchant = np.where(
+    gap = np.where(
         small,
-        np.where(rng.random(owner.size) < 0.75, probe_merchant[owner],
-                 ctx.online_merchants(testing_cats[rng.integers(0, 2, owner.size)],
-                                      ctx.testing_pool, 0.0)),
-        ctx.online_merchants(cash_cats[rng.integers(0, 3, owner.size)], ctx.cash_out_pool, 0.5),
+        rng.integers(8, 76, owner.size),
+        np.where(
+            first_big,
+            rng.integers(3 * 60, 45 * 60, owner.size),
+            rng.integers(2 * 60, 25 * 60, owner.size),
+        ),
     )
-    step = pos - n_small[owner]
-    small_amount = np.where(rng.random(owner.size) < 0.35, 1.0,
-                            np.round(rng.uniform(0.5, 5.0, owner.size), 2))
-    first_amount = rng.uniform(60, 200, sizes.size)  # then roughly doubling at each step
-    big_amount = first_amount[owner] * 2.0 ** step * rng.uniform(0.8, 1.25, owner.size)
-    amount = np.where(small, small_amount,
-                      np.round(np.minimum(big_amount, pop.credit_limit[card]), 2))
-
+    t = start[owner] + offsets(owner, gap)
+    card = cards[owner]
+    merchant = _testing_merchants(ctx, owner, small, sizes.size)
+    amount = _testing_amounts(ctx, owner, card, small, pos - n_small[owner], sizes.size)
     city = ctx.fraudster_cities(sizes.size)
     lat, lon = ctx.device_location(city)
-    return ctx.batch("card_testing", owner, card, t, merchant, np.ones(owner.size, bool),
-                     lat[owner], lon[owner], amount, city[owner],
-                     earliest=np.zeros(sizes.size, dtype=np.int64))
+    return ctx.batch(
+        "card_testing",
+        owner,
+        card,
+        t,
+        merchant,
+        np.ones(owner.size, bool),
+        lat[owner],
+        lon[owner],
+        amount,
+        city[owner],
+        earliest=np.zeros(sizes.size, dtype=np.int64),
+    )
+
+
+def _testing_merchants(
+    ctx: FraudContext, owner: np.ndarray, small: np.ndarray, n_events: int
+) -> np.ndarray:
+    """Probes mostly at the event's one testing merchant (else another small online shop);
+    the escalating purchases at cash-out shops, half of them the ring's usual ones."""
+    rng = ctx.rng
+    probe_merchant = ctx.testing_pool[rng.integers(0, ctx.testing_pool.size, n_events)]
+    testing_cats = np.array([C.cat(c) for c in TESTING_CATEGORIES], dtype=np.int8)
+    cash_cats = np.array([C.cat(c) for c in CASH_OUT_CATEGORIES], dtype=np.int8)
+    return np.where(
+        small,
+        np.where(
+            rng.random(owner.size) < 0.75,
+            probe_merchant[owner],
+            ctx.online_merchants(
+                testing_cats[rng.integers(0, 2, owner.size)], ctx.testing_pool, 0.0
+            ),
+        ),
+        ctx.online_merchants(cash_cats[rng.integers(0, 3, owner.size)], ctx.cash_out_pool, 0.5),
+    )
+
+
+def _testing_amounts(
+    ctx: FraudContext,
+    owner: np.ndarray,
+    card: np.ndarray,
+    small: np.ndarray,
+    step: np.ndarray,
+    n_events: int,
+) -> np.ndarray:
+    """Probes of a few units (often exactly 1.00); then purchases roughly doubling at each
+    ``step``, up to the card's credit limit."""
+    rng = ctx.rng
+    small_amount = np.where(
+        rng.random(owner.size) < 0.35, 1.0, np.round(rng.uniform(0.5, 5.0, owner.size), 2)
+    )
+    first_amount = rng.uniform(60, 200, n_events)  # then roughly doubling at each step
+    big_amount = first_amount[owner] * 2.0**step * rng.uniform(0.8, 1.25, owner.size)
+    return np.where(
+        small, small_amount, np.round(np.minimum(big_amount, ctx.pop.credit_limit[card]), 2)
+    )
 
 
 def impossible_travel(ctx: FraudContext, budget: int) -> TxBatch:
     """A cloned card used in shops on another continent minutes or hours after the real
     card paid at home: no flight is that fast."""
     rng, pop, g = ctx.rng, ctx.pop, ctx.genuine
-    sizes = _sizes(rng, 1, 5, budget)
+    sizes = event_sizes(rng, 1, 5, budget)
     at_home = ~g.online & (g.city == pop.home_city[g.card]) & (g.t < ctx.window - 3 * HOUR)
     candidates = rng.permutation(np.flatnonzero(at_home))
     _, first = np.unique(g.card[candidates], return_index=True)
@@ -204,21 +146,82 @@ def impossible_travel(ctx: FraudContext, budget: int) -> TxBatch:
     far_city = sample_rows(far_cdf, home, rng.random(home.size)).astype(np.int8)
     first_t = g.t[anchors] + rng.integers(10 * 60, 3 * HOUR, anchors.size)
     gap = rng.integers(5 * 60, 90 * 60, owner.size)
-    t = first_t[owner] + _offsets(owner, gap)
+    t = first_t[owner] + offsets(owner, gap)
     card = g.card[anchors][owner]
     category = ctx.draw_categories(CLONE_CATEGORIES, owner.size)
-    merchant = pop.index.pick(MerchantIndex.key(far_city[owner], category, False),
-                              rng.random(owner.size))
+    merchant = pop.index.pick(
+        MerchantIndex.key(far_city[owner], category, False), rng.random(owner.size)
+    )
     amount = draw_amounts(rng, pop, card, category, rng.uniform(1.5, 3.5, owner.size))
-    return ctx.batch("impossible_travel", owner, card, t, merchant, np.zeros(owner.size, bool),
-                     pop.m_lat[merchant], pop.m_lon[merchant], amount, far_city[owner])
+    return ctx.batch(
+        "impossible_travel",
+        owner,
+        card,
+        t,
+        merchant,
+        np.zeros(owner.size, bool),
+        pop.m_lat[merchant],
+        pop.m_lon[merchant],
+        amount,
+        far_city[owner],
+    )
 
 
 def compromised_merchant(ctx: FraudContext, budget: int) -> TxBatch:
     """Skimmers at a few busy shops for a while; days later, a share of the cards that paid
     there are used for online and local card-present fraud."""
+    rng, pop = ctx.rng, ctx.pop
+    sizes = event_sizes(rng, 1, 7, budget)
+    cards, exposure = _skimmed_cards(ctx, sizes.size)
+    sizes = sizes[: cards.size]
+    owner, t = _skimmed_card_times(ctx, exposure, sizes)
+    card = cards[owner]
+    online = rng.random(owner.size) < 0.7
+    category = np.where(
+        online,
+        ctx.draw_categories(CNP_CATEGORIES, owner.size),
+        ctx.draw_categories(LOCAL_CLONE_CATEGORIES, owner.size),
+    ).astype(np.int8)
+    home = pop.home_city[card]
+    merchant = np.where(
+        online,
+        ctx.online_merchants(
+            np.where(online, category, C.cat("online_retail")).astype(np.int8),
+            ctx.cash_out_pool,
+            0.4,
+        ),
+        pop.index.pick(
+            MerchantIndex.key(home, np.where(online, C.cat("grocery"), category), False),
+            rng.random(owner.size),
+        ),
+    )
+    device_city = ctx.fraudster_cities(sizes.size, pop.home_city[cards], 0.4)
+    d_lat, d_lon = ctx.device_location(device_city)
+    lat = np.where(online, d_lat[owner], pop.m_lat[merchant])
+    lon = np.where(online, d_lon[owner], pop.m_lon[merchant])
+    city = np.where(online, device_city[owner], home)
+    amount = draw_amounts(
+        rng, pop, card, pop.m_category[merchant], rng.uniform(1.0, 2.5, owner.size)
+    )
+    return ctx.batch(
+        "compromised_merchant",
+        owner,
+        card,
+        t,
+        merchant,
+        online,
+        lat,
+        lon,
+        amount,
+        city,
+        earliest=exposure + 600,
+    )
+
+
+def _skimmed_cards(ctx: FraudContext, n_cards: int) -> tuple[np.ndarray, np.ndarray]:
+    """Up to ``n_cards`` cards skimmed at a few busy shops during the skimming period, and
+    when each was first exposed; the shops are kept as ``ctx.compromised_merchants``."""
     rng, pop, g, window = ctx.rng, ctx.pop, ctx.genuine, ctx.window
-    sizes = _sizes(rng, 1, 7, budget)
     c0 = int(rng.uniform(0.05, 0.35) * window)
     length = min(int(np.clip(0.25 * window, DAY, 10 * DAY)), window - c0)
     skimmable = np.isin(pop.m_category, [C.cat(c) for c in SKIMMED_CATEGORIES]) & ~pop.m_online
@@ -233,53 +236,40 @@ def compromised_merchant(ctx: FraudContext, budget: int) -> TxBatch:
     busy = busy[np.argsort(-cards_per_merchant[busy], kind="stable")][: max(30, busy.size // 4)]
     busy = rng.permutation(busy)
     reach = np.cumsum(cards_per_merchant[busy])
-    n_chosen = min(busy.size, max(2, int(np.searchsorted(reach, 2 * sizes.size)) + 1))
+    n_chosen = min(busy.size, max(2, int(np.searchsorted(reach, 2 * n_cards)) + 1))
     chosen = busy[:n_chosen]
     ctx.compromised_merchants = [int(m) for m in chosen]
     exposed_rows = rows[np.isin(g.merchant[rows], chosen)]
     # Rows are sorted by card then time: the first row per card is its first exposure.
     exposed_cards, first = np.unique(g.card[exposed_rows], return_index=True)
     exposure = g.t[exposed_rows][first]
-    pick = rng.permutation(exposed_cards.size)[: sizes.size]
-    sizes = sizes[: pick.size]
-    cards, exposure = exposed_cards[pick], exposure[pick]
+    pick = rng.permutation(exposed_cards.size)[:n_cards]
+    return exposed_cards[pick], exposure[pick]
 
-    delay = rng.uniform(1 * DAY, 12 * DAY, pick.size)
+
+def _skimmed_card_times(
+    ctx: FraudContext, exposure: np.ndarray, sizes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's event and instant: a card's fraud starts one to twelve days after its
+    exposure (sooner near the window's end), its rows minutes to hours apart."""
+    rng, window = ctx.rng, ctx.window
+    delay = rng.uniform(1 * DAY, 12 * DAY, exposure.size)
     room = np.maximum(window - HOUR - exposure, 600)
-    late = rng.uniform(0.2, 1.0, pick.size) * room  # near the window's end: what is left
+    late = rng.uniform(0.2, 1.0, exposure.size) * room  # near the window's end: what is left
     delay = np.where(exposure + delay < window - HOUR, delay, late)
-    owner, pos = expand(sizes)
+    owner, _ = expand(sizes)
     max_gap = int(min(10 * HOUR, max(window // 12, 20 * 60)))  # short windows: tighter
-    t = (exposure + delay.astype(np.int64))[owner] + _offsets(
-        owner, rng.integers(10 * 60, max_gap, owner.size))
-    card = cards[owner]
-    online = rng.random(owner.size) < 0.7
-    category = np.where(online, ctx.draw_categories(CNP_CATEGORIES, owner.size),
-                        ctx.draw_categories(LOCAL_CLONE_CATEGORIES, owner.size)).astype(np.int8)
-    home = pop.home_city[card]
-    merchant = np.where(
-        online,
-        ctx.online_merchants(np.where(online, category, C.cat("online_retail")).astype(np.int8),
-                             ctx.cash_out_pool, 0.4),
-        pop.index.pick(MerchantIndex.key(home, np.where(online, C.cat("grocery"), category),
-                                         False), rng.random(owner.size)),
+    t = (exposure + delay.astype(np.int64))[owner] + offsets(
+        owner, rng.integers(10 * 60, max_gap, owner.size)
     )
-    device_city = ctx.fraudster_cities(sizes.size, pop.home_city[cards], 0.4)
-    d_lat, d_lon = ctx.device_location(device_city)
-    lat = np.where(online, d_lat[owner], pop.m_lat[merchant])
-    lon = np.where(online, d_lon[owner], pop.m_lon[merchant])
-    city = np.where(online, device_city[owner], home)
-    amount = draw_amounts(rng, pop, card, pop.m_category[merchant],
-                          rng.uniform(1.0, 2.5, owner.size))
-    return ctx.batch("compromised_merchant", owner, card, t, merchant, online, lat, lon,
-                     amount, city, earliest=exposure + 600)
+    return owner, t
 
 
 def account_takeover(ctx: FraudContext, budget: int) -> TxBatch:
     """Stolen online credentials: for a day or two, large online purchases in categories
     the cardholder rarely uses, mostly at night in the cardholder's time zone."""
     rng, pop, g = ctx.rng, ctx.pop, ctx.genuine
-    sizes = _sizes(rng, 3, 10, budget)
+    sizes = event_sizes(rng, 3, 10, budget)
     active = np.unique(g.card)
     cards = ctx.victims(active if active.size else np.arange(pop.n_cards), sizes.size)
     owner, pos = expand(sizes)
@@ -290,19 +280,30 @@ def account_takeover(ctx: FraudContext, budget: int) -> TxBatch:
     day = day0[owner] + np.where(pos > 0, rng.random(owner.size) < second_day, 0)
     night = (pos == 0) | (rng.random(owner.size) < 0.7)
     hour = np.where(night, rng.uniform(0, 6, owner.size), rng.uniform(0, 24, owner.size))
-    t = (day * DAY + (hour * HOUR).astype(np.int64) - C.CITY_UTC_OFFSET_H[home] * HOUR)
+    t = day * DAY + (hour * HOUR).astype(np.int64) - C.CITY_UTC_OFFSET_H[home] * HOUR
     order = np.lexsort((t, owner))
     card, t, home = card[order], t[order], home[order]
 
     category = ctx.draw_categories(TAKEOVER_CATEGORIES, owner.size)
     merchant = ctx.online_merchants(category, ctx.cash_out_pool, 0.4)
-    amount = draw_amounts(rng, pop, card, pop.m_category[merchant],
-                          rng.uniform(2.5, 6.0, owner.size))
+    amount = draw_amounts(
+        rng, pop, card, pop.m_category[merchant], rng.uniform(2.5, 6.0, owner.size)
+    )
     device_city = ctx.fraudster_cities(sizes.size, pop.home_city[cards], 0.5)
     lat, lon = ctx.device_location(device_city)
-    return ctx.batch("account_takeover", owner, card, t, merchant, np.ones(owner.size, bool),
-                     lat[owner], lon[owner], amount, device_city[owner],
-                     earliest=np.zeros(sizes.size, dtype=np.int64))
+    return ctx.batch(
+        "account_takeover",
+        owner,
+        card,
+        t,
+        merchant,
+        np.ones(owner.size, bool),
+        lat[owner],
+        lon[owner],
+        amount,
+        device_city[owner],
+        earliest=np.zeros(sizes.size, dtype=np.int64),
+    )
 
 
 SCENARIO_FUNCTIONS = {
@@ -335,5 +336,6 @@ def generate_fraud(config: GeneratorConfig, pop: Population, genuine: TxBatch) -
     if not batches:
         empty = genuine.take(np.empty(0, dtype=np.int64))
         return FraudResult(batch=empty, compromised_merchants=[])
-    return FraudResult(batch=TxBatch.concat(batches),
-                       compromised_merchants=ctx.compromised_merchants)
+    return FraudResult(
+        batch=TxBatch.concat(batches), compromised_merchants=ctx.compromised_merchants
+    )

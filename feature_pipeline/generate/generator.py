@@ -49,18 +49,28 @@ class GeneratedData:
         by_scenario = self.labels["fraud_scenario"].value_counts()
         label_ts = self.labels["label_timestamp"]
         return {
-            "rows": {"cards": len(self.cards), "merchants": len(self.merchants),
-                     "transactions": n, "labels": len(self.labels)},
+            "rows": {
+                "cards": len(self.cards),
+                "merchants": len(self.merchants),
+                "transactions": n,
+                "labels": len(self.labels),
+            },
             "fraud": {
                 "transactions": n_fraud,
                 "rate": round(n_fraud / n, 6) if n else 0.0,
                 "by_scenario": {s: int(by_scenario.get(s, 0)) for s in SCENARIOS},
                 "compromised_merchants": list(self.compromised_merchants),
             },
-            "event_date_range": [self.config.start_date.isoformat(),
-                                 self.config.last_date.isoformat()],
-            "label_date_range": [label_ts.min().date().isoformat(),
-                                 label_ts.max().date().isoformat()] if n else [],
+            "event_date_range": [
+                self.config.start_date.isoformat(),
+                self.config.last_date.isoformat(),
+            ],
+            "label_date_range": [
+                label_ts.min().date().isoformat(),
+                label_ts.max().date().isoformat(),
+            ]
+            if n
+            else [],
             "seed": self.config.seed,
         }
 
@@ -95,10 +105,14 @@ def generate(config: GeneratorConfig, on_step: Step | None = None) -> GeneratedD
     labels = _labels_frame(config, batch, ids, is_fraud, label_t)
     step("frames")
     duration = time.perf_counter() - started
-    log.info("generated %d transactions (%d fraud) in %.1fs", len(batch), int(is_fraud.sum()),
-             duration)
+    log.info(
+        "generated %d transactions (%d fraud) in %.1fs", len(batch), int(is_fraud.sum()), duration
+    )
     return GeneratedData(
-        config=config, cards=pop.cards, merchants=pop.merchants, transactions=transactions,
+        config=config,
+        cards=pop.cards,
+        merchants=pop.merchants,
+        transactions=transactions,
         labels=labels,
         compromised_merchants=[str(pop.merchant_ids[m]) for m in fraud.compromised_merchants],
         duration_s=duration,
@@ -116,40 +130,55 @@ def transaction_ids(config: GeneratorConfig, t: np.ndarray) -> pa.Array:
     day = t // 86_400
     n_days = int(day.max()) + 1 if t.size else 0
     seq = np.arange(t.size, dtype=np.int64) - np.searchsorted(day, day, side="left")
-    dates = pa.array([(config.start_date + timedelta(days=int(d))).strftime("%Y%m%d")
-                      for d in range(n_days)])
+    dates = pa.array(
+        [(config.start_date + timedelta(days=int(d))).strftime("%Y%m%d") for d in range(n_days)]
+    )
     width = max(8, len(str(int(seq.max()) if t.size else 0)))
     digits = pc.utf8_lpad(pa.array(seq).cast(pa.string()), width, "0")
     return pc.binary_join_element_wise("tx", dates.take(pa.array(day)), digits, "")
 
 
-def _transactions_frame(config: GeneratorConfig, pop: Population,
-                        batch: TxBatch) -> tuple[pd.DataFrame, pd.arrays.ArrowStringArray]:
+def _transactions_frame(
+    config: GeneratorConfig, pop: Population, batch: TxBatch
+) -> tuple[pd.DataFrame, pd.arrays.ArrowStringArray]:
     ids = pd.arrays.ArrowStringArray(transaction_ids(config, batch.t))
     card_categories = pd.Index(pop.card_ids.to_numpy(zero_copy_only=False))
     merchant_categories = pd.Index(pop.merchant_ids.to_numpy(zero_copy_only=False))
-    frame = pd.DataFrame({
-        "transaction_id": ids,
-        "card_id": pd.Categorical.from_codes(batch.card, categories=card_categories),
-        "merchant_id": pd.Categorical.from_codes(batch.merchant, categories=merchant_categories),
-        "amount": batch.amount.astype(np.float64),
-        "currency": pd.Categorical.from_codes(np.zeros(len(batch), np.int8), [config.currency]),
-        "merchant_category": pd.Categorical.from_codes(batch.category,
-                                                       categories=list(C.CATEGORY_NAMES)),
-        "channel": pd.Categorical.from_codes(batch.online.astype(np.int8),
-                                             categories=list(C.CHANNELS)),
-        "latitude": batch.lat,
-        "longitude": batch.lon,
-        "event_timestamp": _timestamps(config, batch.t),
-    })
+    frame = pd.DataFrame(
+        {
+            "transaction_id": ids,
+            "card_id": pd.Categorical.from_codes(batch.card, categories=card_categories),
+            "merchant_id": pd.Categorical.from_codes(
+                batch.merchant, categories=merchant_categories
+            ),
+            "amount": batch.amount.astype(np.float64),
+            "currency": pd.Categorical.from_codes(np.zeros(len(batch), np.int8), [config.currency]),
+            "merchant_category": pd.Categorical.from_codes(
+                batch.category, categories=list(C.CATEGORY_NAMES)
+            ),
+            "channel": pd.Categorical.from_codes(
+                batch.online.astype(np.int8), categories=list(C.CHANNELS)
+            ),
+            "latitude": batch.lat,
+            "longitude": batch.lon,
+            "event_timestamp": _timestamps(config, batch.t),
+        }
+    )
     return frame, ids
 
 
-def _labels_frame(config: GeneratorConfig, batch: TxBatch, ids: pd.arrays.ArrowStringArray,
-                  is_fraud: np.ndarray, label_t: np.ndarray) -> pd.DataFrame:
-    return pd.DataFrame({
-        "transaction_id": ids,
-        "is_fraud": is_fraud,
-        "label_timestamp": _timestamps(config, label_t),
-        "fraud_scenario": pd.Categorical.from_codes(batch.scenario, categories=list(SCENARIOS)),
-    })
+def _labels_frame(
+    config: GeneratorConfig,
+    batch: TxBatch,
+    ids: pd.arrays.ArrowStringArray,
+    is_fraud: np.ndarray,
+    label_t: np.ndarray,
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "transaction_id": ids,
+            "is_fraud": is_fraud,
+            "label_timestamp": _timestamps(config, label_t),
+            "fraud_scenario": pd.Categorical.from_codes(batch.scenario, categories=list(SCENARIOS)),
+        }
+    )

@@ -56,8 +56,9 @@ def _needs_escape(strings: pa.Array) -> bool:
 
 def _escaped(strings: pa.Array) -> pa.Array:
     """JSON string tokens through the json module: the slow path, for values that need it."""
-    return pa.array([None if v is None else json.dumps(v) for v in strings.to_pylist()],
-                    type=pa.string())
+    return pa.array(
+        [None if v is None else json.dumps(v) for v in strings.to_pylist()], type=pa.string()
+    )
 
 
 def json_tokens(column: pa.Array) -> tuple[pa.Array, bool]:
@@ -85,16 +86,16 @@ def json_tokens(column: pa.Array) -> tuple[pa.Array, bool]:
     if pa.types.is_timestamp(kind):
         # ISO-8601 in UTC with a Z; the stored instant is UTC whatever the zone label.
         naive = column.cast(pa.timestamp(kind.unit)).cast(pa.timestamp("s"), safe=False)
-        text = pc.utf8_replace_slice(naive.cast(pa.string()), start=10, stop=11,
-                                     replacement="T")
+        text = pc.utf8_replace_slice(naive.cast(pa.string()), start=10, stop=11, replacement="T")
         if column.null_count == 0:
             return pc.binary_join_element_wise(text, "Z", ""), True
         return pc.fill_null(pc.binary_join_element_wise('"', text, 'Z"', ""), "null"), False
     if pa.types.is_boolean(kind):
         tokens = pc.if_else(column, "true", "false")
     elif pa.types.is_floating(kind):
-        tokens = pc.if_else(pc.is_finite(column), column.cast(pa.string()),
-                            pa.scalar(None, pa.string()))
+        tokens = pc.if_else(
+            pc.is_finite(column), column.cast(pa.string()), pa.scalar(None, pa.string())
+        )
     elif pa.types.is_integer(kind):
         tokens = column.cast(pa.string())
     else:
@@ -112,8 +113,7 @@ def _member_tokens(column: pa.Array, prefix: str, suffix: str) -> pa.Array:
                 values = pc.binary_join_element_wise('"', values, '"', "")
             values = pa.concat_arrays([values, nulls])
             index = pc.fill_null(column.indices.cast(pa.int64()), len(values) - 1)
-            members = pc.binary_join_element_wise(prefix, pc.fill_null(values, "null"), suffix,
-                                                  "")
+            members = pc.binary_join_element_wise(prefix, pc.fill_null(values, "null"), suffix, "")
             return members.take(index)
         quote = '"' if bare else ""
         members = pc.binary_join_element_wise(prefix + quote, values, quote + suffix, "")
@@ -134,22 +134,27 @@ def jsonl_bytes(table: pa.Table) -> bytes:
         return b""
     names = table.column_names
     members = [
-        _member_tokens(table.column(name).combine_chunks(),
-                       ("{" if i == 0 else "") + json.dumps(name) + ":",
-                       "}\n" if i == len(names) - 1 else "")
+        _member_tokens(
+            table.column(name).combine_chunks(),
+            ("{" if i == 0 else "") + json.dumps(name) + ":",
+            "}\n" if i == len(names) - 1 else "",
+        )
         for i, name in enumerate(names)
     ]
     lines = pc.binary_join_element_wise(*members, ",")
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32,
-                            count=len(lines) + 1, offset=lines.offset * 4)
-    return memoryview(lines.buffers()[2])[offsets[0]:offsets[-1]].tobytes()
+    offsets = np.frombuffer(
+        lines.buffers()[1], dtype=np.int32, count=len(lines) + 1, offset=lines.offset * 4
+    )
+    return memoryview(lines.buffers()[2])[offsets[0] : offsets[-1]].tobytes()
 
 
 def jsonl_gz(table: pa.Table, level: int = GZIP_LEVEL) -> bytes:
     """Gzip-compressed JSON Lines, serialised block by block into one gzip stream."""
     compressor = zlib.compressobj(level, zlib.DEFLATED, 31)
-    chunks = [compressor.compress(jsonl_bytes(table.slice(start, BLOCK_ROWS)))
-              for start in range(0, table.num_rows, BLOCK_ROWS)]
+    chunks = [
+        compressor.compress(jsonl_bytes(table.slice(start, BLOCK_ROWS)))
+        for start in range(0, table.num_rows, BLOCK_ROWS)
+    ]
     chunks.append(compressor.flush())
     return b"".join(chunks)
 
@@ -198,8 +203,9 @@ def landing_parts(data: GeneratedData, s3: S3Settings) -> list[Part]:
     """
     parts = [
         Part("cards", s3.key(LANDING, "reference", "cards", PART), _to_arrow(data.cards)),
-        Part("merchants", s3.key(LANDING, "reference", "merchants", PART),
-             _to_arrow(data.merchants)),
+        Part(
+            "merchants", s3.key(LANDING, "reference", "merchants", PART), _to_arrow(data.merchants)
+        ),
     ]
     tx = data.transactions
     for day, rows in _by_date(_to_arrow(tx), tx["event_timestamp"]):
@@ -213,15 +219,18 @@ def landing_parts(data: GeneratedData, s3: S3Settings) -> list[Part]:
     return parts
 
 
-def _stale_keys(client: S3Client, s3: S3Settings, config: GeneratorConfig,
-                written: set[str]) -> list[str]:
+def _stale_keys(
+    client: S3Client, s3: S3Settings, config: GeneratorConfig, written: set[str]
+) -> list[str]:
     """Objects an earlier run of the same window wrote that this run did not rewrite."""
     stale: list[str] = []
     for d in range(config.days):  # a day without transactions this time (tiny windows)
-        key = s3.key(LANDING, "transactions", f"event_date={config.start_date + timedelta(d)}",
-                     PART)
+        key = s3.key(
+            LANDING, "transactions", f"event_date={config.start_date + timedelta(d)}", PART
+        )
         if key not in written and client.list_objects_v2(
-                Bucket=s3.bucket, Prefix=key, MaxKeys=1).get("KeyCount"):
+            Bucket=s3.bucket, Prefix=key, MaxKeys=1
+        ).get("KeyCount"):
             stale.append(key)
     suffix = f"/part-{window_tag(config)}.jsonl.gz"
     paginator = client.get_paginator("list_objects_v2")
@@ -241,16 +250,26 @@ def _progress(enabled: bool) -> Iterator[Progress | None]:
     if not enabled:
         yield None
         return
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    with Progress("[progress.description]{task.description}", BarColumn(),
-                  MofNCompleteColumn(), TimeElapsedColumn()) as bar:
+    # On stderr, with the logs: stdout carries the run's metadata as JSON.
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+    ) as bar:
         yield bar
 
 
-def write_landing(data: GeneratedData, s3: S3Settings | None = None,
-                  progress: Progress | None = None,
-                  max_workers: int = MAX_WORKERS) -> dict[str, Any]:
+def write_landing(
+    data: GeneratedData,
+    s3: S3Settings | None = None,
+    progress: Progress | None = None,
+    max_workers: int = MAX_WORKERS,
+) -> dict[str, Any]:
     """Upload every partition of ``data`` and delete what a previous run left behind.
 
     Returns:
@@ -275,11 +294,17 @@ def write_landing(data: GeneratedData, s3: S3Settings | None = None,
                 progress.advance(task)
     stale = _stale_keys(client, s3, data.config, set(written))
     for start in range(0, len(stale), 1_000):
-        batch = [{"Key": k} for k in stale[start:start + 1_000]]
+        batch = [{"Key": k} for k in stale[start : start + 1_000]]
         client.delete_objects(Bucket=s3.bucket, Delete={"Objects": batch, "Quiet": True})
     duration = time.perf_counter() - started
-    log.info("wrote %d objects (%.1f MB) to s3://%s in %.1fs, removed %d stale", len(written),
-             n_bytes / 1e6, s3.bucket, duration, len(stale))
+    log.info(
+        "wrote %d objects (%.1f MB) to s3://%s in %.1fs, removed %d stale",
+        len(written),
+        n_bytes / 1e6,
+        s3.bucket,
+        duration,
+        len(stale),
+    )
     return {
         "bucket": s3.bucket,
         "keys_written": sorted(written),
@@ -290,8 +315,9 @@ def write_landing(data: GeneratedData, s3: S3Settings | None = None,
     }
 
 
-def generate_to_landing(config: GeneratorConfig, s3: S3Settings | None = None,
-                        progress: bool = False) -> dict[str, Any]:
+def generate_to_landing(
+    config: GeneratorConfig, s3: S3Settings | None = None, progress: bool = False
+) -> dict[str, Any]:
     """Generate a window of data and land it on S3.
 
     Args:
@@ -344,14 +370,20 @@ def read_landing_day(day: date, s3: S3Settings | None = None) -> tuple[pd.DataFr
     client = s3_client(s3)
 
     def read(prefix: str) -> pd.DataFrame:
-        frames = [pd.read_json(io.BytesIO(gzip.decompress(
-            client.get_object(Bucket=s3.bucket, Key=key)["Body"].read())), lines=True)
-            for key in list_keys(s3.key(prefix) + "/", s3) if key.endswith(".jsonl.gz")]
+        frames = [
+            pd.read_json(
+                io.BytesIO(
+                    gzip.decompress(client.get_object(Bucket=s3.bucket, Key=key)["Body"].read())
+                ),
+                lines=True,
+            )
+            for key in list_keys(s3.key(prefix) + "/", s3)
+            if key.endswith(".jsonl.gz")
+        ]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     transactions = read(f"{LANDING}/transactions/event_date={day.isoformat()}")
-    transactions["event_timestamp"] = pd.to_datetime(transactions["event_timestamp"],
-                                                     utc=True)
+    transactions["event_timestamp"] = pd.to_datetime(transactions["event_timestamp"], utc=True)
     labels = read(f"{LANDING}/labels")
     labels = labels[labels["transaction_id"].isin(transactions["transaction_id"])]
     return transactions, labels

@@ -17,8 +17,9 @@ from feature_pipeline.generate import catalog as C
 from feature_pipeline.generate.config import GeneratorConfig
 from feature_pipeline.generate.sampling import rng_for, row_cdf
 
-CREDIT_LIMITS = np.array([500, 1_000, 1_500, 2_500, 4_000, 6_000, 8_000, 12_000, 20_000],
-                         dtype=np.float64)
+CREDIT_LIMITS = np.array(
+    [500, 1_000, 1_500, 2_500, 4_000, 6_000, 8_000, 12_000, 20_000], dtype=np.float64
+)
 ONLINE_MERCHANT_SHARE = 0.15
 TRAVELLER_SHARE = 0.35
 SHARED_ACCOUNT_SHARE = 0.15
@@ -56,8 +57,9 @@ class MerchantIndex:
         return cls(order=order, start=start, count=count)
 
     @staticmethod
-    def key(city: np.ndarray | int, category: np.ndarray | int,
-            online: np.ndarray | bool) -> np.ndarray:
+    def key(
+        city: np.ndarray | int, category: np.ndarray | int, online: np.ndarray | bool
+    ) -> np.ndarray:
         """Group key: online merchants form one extra pseudo-city."""
         city_part = np.where(online, C.N_CITIES, city).astype(np.int64)
         return city_part * C.N_CATEGORIES + np.asarray(category, dtype=np.int64)
@@ -101,8 +103,9 @@ class Population:
         return int(self.home_city.size)
 
 
-def _jitter(rng: np.random.Generator, lat: np.ndarray, lon: np.ndarray,
-            sigma_deg: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+def _jitter(
+    rng: np.random.Generator, lat: np.ndarray, lon: np.ndarray, sigma_deg: np.ndarray | float
+) -> tuple[np.ndarray, np.ndarray]:
     """Scatter points around a centre; longitude degrees shrink with latitude."""
     d_lat = rng.normal(0.0, 1.0, lat.size) * sigma_deg
     d_lon = rng.normal(0.0, 1.0, lat.size) * sigma_deg / np.cos(np.radians(lat))
@@ -129,11 +132,16 @@ def _build_merchants(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
     lat, lon = _jitter(rng, C.CITY_LAT[city], C.CITY_LON[city], sigma)
 
     online_w = C.CAT_WEIGHT[online_cats] * C.CAT_ONLINE[online_cats]
-    o_cat = np.concatenate([
-        online_cats,
-        online_cats[rng.choice(online_cats.size, n_online - online_cats.size,
-                               p=online_w / online_w.sum())],
-    ])
+    o_cat = np.concatenate(
+        [
+            online_cats,
+            online_cats[
+                rng.choice(
+                    online_cats.size, n_online - online_cats.size, p=online_w / online_w.sum()
+                )
+            ],
+        ]
+    )
     o_city = rng.choice(C.N_CITIES, n_online, p=C.CITY_MERCHANT_WEIGHT)  # registered seat
     o_lat, o_lon = _jitter(rng, C.CITY_LAT[o_city], C.CITY_LON[o_city], 0.05)
 
@@ -153,8 +161,7 @@ def build_population(config: GeneratorConfig) -> Population:
     rng = rng_for(config.seed, 0)
     n = config.n_cards
     home_city = rng.choice(C.N_CITIES, n, p=C.CITY_HOME_WEIGHT).astype(np.int8)
-    home_lat, home_lon = _jitter(rng, C.CITY_LAT[home_city], C.CITY_LON[home_city],
-                                 HOME_SPREAD_DEG)
+    home_lat, home_lon = _jitter(rng, C.CITY_LAT[home_city], C.CITY_LON[home_city], HOME_SPREAD_DEG)
     level = rng.lognormal(0.0, 0.45, n)
     tier = np.rint(3.5 + 3.0 * np.log(level) + rng.normal(0.0, 1.0, n))
     credit_limit = CREDIT_LIMITS[np.clip(tier, 0, CREDIT_LIMITS.size - 1).astype(np.int64)]
@@ -174,23 +181,8 @@ def build_population(config: GeneratorConfig) -> Population:
 
     card_ids = prefixed_ids("c", np.arange(n), id_width(n, 6))
     merchant_ids = prefixed_ids("m", np.arange(config.n_merchants), id_width(config.n_merchants, 5))
-    cards_df = pd.DataFrame({
-        "card_id": pd.arrays.ArrowStringArray(card_ids),
-        "account_id": pd.arrays.ArrowStringArray(
-            prefixed_ids("a", account_no, id_width(int(account_no[-1]) + 1, 6))),
-        "issue_date": pd.Series(issue_date, dtype=object),
-        "credit_limit": credit_limit,
-        "home_latitude": home_lat,
-        "home_longitude": home_lon,
-    })
-    merchants_df = pd.DataFrame({
-        "merchant_id": pd.arrays.ArrowStringArray(merchant_ids),
-        "merchant_category": pd.Categorical.from_codes(
-            merchants["category"], categories=list(C.CATEGORY_NAMES)),
-        "merchant_latitude": merchants["lat"],
-        "merchant_longitude": merchants["lon"],
-        "is_online": merchants["online"],
-    })
+    cards_df = _cards_frame(card_ids, account_no, issue_date, credit_limit, home_lat, home_lon)
+    merchants_df = _merchants_frame(merchant_ids, merchants)
     return Population(
         cards=cards_df,
         merchants=merchants_df,
@@ -211,4 +203,42 @@ def build_population(config: GeneratorConfig) -> Population:
         m_lat=merchants["lat"],
         m_lon=merchants["lon"],
         index=MerchantIndex.build(merchants["city"], merchants["category"], merchants["online"]),
+    )
+
+
+def _cards_frame(
+    card_ids: pa.Array,
+    account_no: np.ndarray,
+    issue_date: np.ndarray,
+    credit_limit: np.ndarray,
+    home_lat: np.ndarray,
+    home_lon: np.ndarray,
+) -> pd.DataFrame:
+    """The cards reference feed: ids as Arrow strings, issue dates as dates."""
+    return pd.DataFrame(
+        {
+            "card_id": pd.arrays.ArrowStringArray(card_ids),
+            "account_id": pd.arrays.ArrowStringArray(
+                prefixed_ids("a", account_no, id_width(int(account_no[-1]) + 1, 6))
+            ),
+            "issue_date": pd.Series(issue_date, dtype=object),
+            "credit_limit": credit_limit,
+            "home_latitude": home_lat,
+            "home_longitude": home_lon,
+        }
+    )
+
+
+def _merchants_frame(merchant_ids: pa.Array, merchants: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The merchants reference feed, categories by name."""
+    return pd.DataFrame(
+        {
+            "merchant_id": pd.arrays.ArrowStringArray(merchant_ids),
+            "merchant_category": pd.Categorical.from_codes(
+                merchants["category"], categories=list(C.CATEGORY_NAMES)
+            ),
+            "merchant_latitude": merchants["lat"],
+            "merchant_longitude": merchants["lon"],
+            "is_online": merchants["online"],
+        }
     )

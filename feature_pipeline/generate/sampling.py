@@ -70,4 +70,3 @@ def fill_budget(sizes: np.ndarray, budget: int) -> np.ndarray:
     if n_events and total[n_events - 1] > budget:
         kept[-1] -= total[n_events - 1] - budget
     return kept[kept > 0]
-

@@ -60,8 +60,9 @@ class TxBatch:
 
     @classmethod
     def concat(cls, batches: list[TxBatch]) -> TxBatch:
-        return cls(**{f.name: np.concatenate([getattr(b, f.name) for b in batches])
-                      for f in fields(cls)})
+        return cls(
+            **{f.name: np.concatenate([getattr(b, f.name) for b in batches]) for f in fields(cls)}
+        )
 
 
 def day_weights(config: GeneratorConfig) -> np.ndarray:
@@ -113,8 +114,9 @@ def plan_trips(rng: np.random.Generator, pop: Population, days: int) -> TripPlan
     span = stay + 2
     start = j * segment + 1 + (rng.random(owner.size) * (segment - span)).astype(np.int64)
     end = start + span - 1
-    dest = sample_rows(trip_destination_cdf(), pop.home_city[travellers[owner]],
-                       rng.random(owner.size)).astype(np.int8)
+    dest = sample_rows(
+        trip_destination_cdf(), pop.home_city[travellers[owner]], rng.random(owner.size)
+    ).astype(np.int8)
     trip, pos = expand(stay)
     city[owner[trip], start[trip] + 1 + pos] = dest[trip]
     shift[owner, start] = -1
@@ -122,8 +124,9 @@ def plan_trips(rng: np.random.Generator, pop: Population, days: int) -> TripPlan
     return TripPlan(row=row, city=city, shift=shift)
 
 
-def enforce_travel_times(card: np.ndarray, t: np.ndarray, lat: np.ndarray,
-                         lon: np.ndarray) -> np.ndarray:
+def enforce_travel_times(
+    card: np.ndarray, t: np.ndarray, lat: np.ndarray, lon: np.ndarray
+) -> np.ndarray:
     """Delay transactions so consecutive ones of a card are reachable in time.
 
     Rows are sorted by (card, time). With ``g`` the minimum gap before each row, the
@@ -150,9 +153,9 @@ def enforce_travel_times(card: np.ndarray, t: np.ndarray, lat: np.ndarray,
 
 
 def generate_genuine(config: GeneratorConfig, pop: Population) -> TxBatch:
+    # long: the steps are the order of the seeded random draws, and splitting them makes a
+    # reordering (other data for the same seed) easy to miss.
     """The cardholders' own transactions, sorted by card then time."""
-    # One function on purpose: the steps are the order of the seeded random draws, and
-    # splitting them makes a reordering (other data for the same seed) easy to miss.
     rng = rng_for(config.seed, 1, config.start_date.toordinal(), config.days)
     n_total = config.genuine_target()
     days, window = config.days, config.window_seconds
@@ -172,16 +175,19 @@ def generate_genuine(config: GeneratorConfig, pop: Population) -> TxBatch:
 
     category = sample_rows(pop.category_cdf, card, rng.random(n_total)).astype(np.int8)
     override = np.flatnonzero(away & (rng.random(n_total) < TRIP_MEALS_AND_HOTELS))
-    category[override] = np.where(rng.random(override.size) < 0.6,
-                                  C.cat("restaurant"), C.cat("travel"))
+    category[override] = np.where(
+        rng.random(override.size) < 0.6, C.cat("restaurant"), C.cat("travel")
+    )
     cat_online = C.CAT_ONLINE[category]
-    p_online = np.where(cat_online >= 1.0, 1.0,
-                        np.minimum(cat_online * pop.online_propensity[card], 0.95))
+    p_online = np.where(
+        cat_online >= 1.0, 1.0, np.minimum(cat_online * pop.online_propensity[card], 0.95)
+    )
     online = rng.random(n_total) < p_online
 
     # Habits: a card goes back to its usual shops, which a stable hash picks per category.
-    habitual_share = np.where(online, HABITUAL_SHARE_ONLINE,
-                              np.where(away, HABITUAL_SHARE_AWAY, HABITUAL_SHARE_HOME))
+    habitual_share = np.where(
+        online, HABITUAL_SHARE_ONLINE, np.where(away, HABITUAL_SHARE_AWAY, HABITUAL_SHARE_HOME)
+    )
     habitual = rng.random(n_total) < habitual_share
     slot = rng.integers(0, 3, n_total)
     u = rng.random(n_total)
@@ -190,35 +196,57 @@ def generate_genuine(config: GeneratorConfig, pop: Population) -> TxBatch:
 
     profile = np.where(online, C.ONLINE_PROFILE, C.CAT_PROFILE[category])
     hour = sample_rows(C.HOUR_CDF, profile, rng.random(n_total))
-    t = (day * 86_400 + hour * 3_600 + rng.integers(0, 3_600, n_total)
-         - C.CITY_UTC_OFFSET_H[city] * 3_600)
+    t = (
+        day * 86_400
+        + hour * 3_600
+        + rng.integers(0, 3_600, n_total)
+        - C.CITY_UTC_OFFSET_H[city] * 3_600
+    )
     t = np.where(t < 0, t + 86_400, t)
     t = np.where(t >= window, t - 86_400, t)
 
     # Online purchases are located where the cardholder is (home, or the hotel on a trip),
     # blurred like an IP geolocation.
-    base_lat = np.where(away, C.CITY_LAT[city] + (hash_unit(card, city, 1) - 0.5) * 0.06,
-                        pop.home_lat[card])
-    base_lon = np.where(away, C.CITY_LON[city] + (hash_unit(card, city, 2) - 0.5) * 0.09,
-                        pop.home_lon[card])
+    base_lat = np.where(
+        away, C.CITY_LAT[city] + (hash_unit(card, city, 1) - 0.5) * 0.06, pop.home_lat[card]
+    )
+    base_lon = np.where(
+        away, C.CITY_LON[city] + (hash_unit(card, city, 2) - 0.5) * 0.09, pop.home_lon[card]
+    )
     blur = rng.normal(0.0, ONLINE_BLUR_DEG, (2, n_total))
     lat = np.where(online, base_lat + blur[0], pop.m_lat[merchant])
     lon = np.where(online, base_lon + blur[1] / np.cos(np.radians(base_lat)), pop.m_lon[merchant])
 
     order = np.argsort(card.astype(np.int64) * window + t)
     card, t, merchant, category, online = (
-        card[order], t[order], merchant[order], category[order], online[order])
+        card[order],
+        t[order],
+        merchant[order],
+        category[order],
+        online[order],
+    )
     lat, lon, city = np.round(lat[order], 6), np.round(lon[order], 6), city[order]
     t = enforce_travel_times(card, t, lat, lon)
     keep = t < window
     if (dropped := int((~keep).sum())) > 0.01 * n_total:
-        log.warning("%d genuine transactions (%.1f%%) did not fit in the window once travel "
-                    "times were respected: too many per card per day", dropped,
-                    100 * dropped / n_total)
+        log.warning(
+            "%d genuine transactions (%.1f%%) did not fit in the window once travel "
+            "times were respected: too many per card per day",
+            dropped,
+            100 * dropped / n_total,
+        )
     batch = TxBatch(
-        card=card, t=t, merchant=merchant, category=category, online=online, lat=lat, lon=lon,
-        amount=np.empty(t.size), city=city,
-        scenario=np.full(t.size, -1, dtype=np.int8), event=np.full(t.size, -1, dtype=np.int32),
+        card=card,
+        t=t,
+        merchant=merchant,
+        category=category,
+        online=online,
+        lat=lat,
+        lon=lon,
+        amount=np.empty(t.size),
+        city=city,
+        scenario=np.full(t.size, -1, dtype=np.int8),
+        event=np.full(t.size, -1, dtype=np.int32),
     )
     if not keep.all():
         batch = batch.take(np.flatnonzero(keep))
@@ -226,11 +254,19 @@ def generate_genuine(config: GeneratorConfig, pop: Population) -> TxBatch:
     return batch
 
 
-def draw_amounts(rng: np.random.Generator, pop: Population, card: np.ndarray,
-                 category: np.ndarray, factor: np.ndarray | float = 1.0) -> np.ndarray:
+def draw_amounts(
+    rng: np.random.Generator,
+    pop: Population,
+    card: np.ndarray,
+    category: np.ndarray,
+    factor: np.ndarray | float = 1.0,
+) -> np.ndarray:
     """Heavy-tailed amounts: lognormal per category, scaled by the card's spending level,
     capped by its credit limit, rounded to cents."""
-    log_amount = (C.CAT_LOG_MEDIAN[category] + np.log(pop.level[card])
-                  + C.CAT_SIGMA[category] * rng.standard_normal(card.size))
+    log_amount = (
+        C.CAT_LOG_MEDIAN[category]
+        + np.log(pop.level[card])
+        + C.CAT_SIGMA[category] * rng.standard_normal(card.size)
+    )
     amount = np.exp(log_amount) * factor
     return np.round(np.clip(amount, 0.5, pop.credit_limit[card]), 2)

@@ -6,11 +6,28 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # Keyword arguments of an expectation that say what was checked, not what was required.
-_SUBJECT_KWARGS = frozenset({
-    "batch_id", "column", "column_list", "column_A", "column_B", "result_format",
-    "catch_exceptions", "include_config", "ignore_row_if", "row_condition", "condition_parser",
-    "meta", "notes", "description", "severity", "rendered_content", "windows", "id",
-})
+_SUBJECT_KWARGS = frozenset(
+    {
+        "batch_id",
+        "column",
+        "column_list",
+        "column_A",
+        "column_B",
+        "result_format",
+        "catch_exceptions",
+        "include_config",
+        "ignore_row_if",
+        "row_condition",
+        "condition_parser",
+        "meta",
+        "notes",
+        "description",
+        "severity",
+        "rendered_content",
+        "windows",
+        "id",
+    }
+)
 
 
 @dataclass
@@ -121,9 +138,9 @@ def describe_failure(result: dict[str, Any]) -> str:
 
     # Either one exception record or, from the metric graph, one per failed metric.
     info = result.get("exception_info") or {}
-    records = [info] if "raised_exception" in info else [
-        v for v in info.values() if isinstance(v, dict)
-    ]
+    records = (
+        [info] if "raised_exception" in info else [v for v in info.values() if isinstance(v, dict)]
+    )
     for record in records:
         if record.get("raised_exception"):
             message = str(record.get("exception_message") or "").strip().splitlines()

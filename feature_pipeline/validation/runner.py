@@ -2,10 +2,11 @@
 
 Each call builds a throwaway (ephemeral) GX context: the suite is derived from the gate's
 spec on every run, so there is no GX project folder to keep in sync with the code. The
-context's one data docs site is a local temporary folder; after the run its HTML is
-uploaded to ``validation/<gate>/<run_id>/data_docs/`` next to the result JSON at
-``validation/<gate>/<run_id>/result.json``, so that a failed run's evidence outlives the
-machine it ran on.
+gate runs as a GX checkpoint whose ``UpdateDataDocsAction`` builds the data docs into the
+context's one site, a local temporary folder (GX 1.x has only filesystem site stores);
+after the run the site is uploaded to ``validation/<gate>/<run_id>/data_docs/`` next to
+the result JSON at ``validation/<gate>/<run_id>/result.json``, so that a failed run's
+evidence outlives the machine it ran on.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ import mimetypes
 import tempfile
 import time
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from feature_pipeline.validation.gates import GateThresholds, expectations_for, get_gate
+from feature_pipeline.validation.expectations import expectations_for
+from feature_pipeline.validation.gates import GateThresholds, get_gate
 from feature_pipeline.validation.report import ValidationReport, describe_failure
 from fraud_platform import layout
 from fraud_platform.s3 import s3_client
@@ -86,6 +89,7 @@ def _run_suite(
     expectations: list[Expectation],
     run_id: str,
 ) -> ExpectationSuiteValidationResult:
+    """Validate through a checkpoint whose action builds the data docs."""
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
 
@@ -98,21 +102,46 @@ def _run_suite(
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name=gate.name, data=batch, suite=suite)
     )
-    return definition.run(
-        batch_parameters={"dataframe": frame},
+    checkpoint = gx.Checkpoint(
+        name=gate.name,
+        validation_definitions=[definition],
+        actions=[_docs_action()],
         result_format=RESULT_FORMAT,
+    )
+    context.checkpoints.add(checkpoint)
+    result = checkpoint.run(
+        batch_parameters={"dataframe": frame},
         run_id=RunIdentifier(run_name=run_id, run_time=datetime.now(UTC)),
     )
+    return next(iter(result.run_results.values()))
 
 
-def _build_docs(context: EphemeralDataContext, docs_dir: Path) -> bool:
-    """Render the site; the gate's verdict must not depend on whether HTML could be made."""
-    try:
-        context.build_data_docs(site_names=[DOCS_SITE])
-    except Exception:  # noqa: BLE001 (any renderer error only costs the docs)
-        log.warning("data docs could not be built", exc_info=True)
-        return False
-    return (docs_dir / "index.html").is_file()
+@cache
+def _docs_action_class() -> type:
+    """GX's data docs action, made unable to fail the gate: the verdict must not depend on
+    whether HTML could be rendered. Made once (GX registers each action type by name)."""
+    from typing import Literal
+
+    from great_expectations.checkpoint import UpdateDataDocsAction
+
+    class SafeUpdateDataDocsAction(UpdateDataDocsAction):
+        # GX tells action types apart by this Literal: a subclass must narrow it.
+        type: Literal["fraud_safe_update_data_docs"] = "fraud_safe_update_data_docs"  # type: ignore[assignment]
+
+        def run(self, checkpoint_result: Any, action_context: Any = None) -> dict:
+            try:
+                return super().run(checkpoint_result, action_context)
+            except Exception:  # noqa: BLE001 (any renderer error only costs the docs)
+                log.warning("data docs could not be built", exc_info=True)
+                return {}
+
+    # This module's annotations are strings; GX's (pydantic v1) models resolve them here.
+    SafeUpdateDataDocsAction.update_forward_refs(Literal=Literal, Any=Any)
+    return SafeUpdateDataDocsAction
+
+
+def _docs_action() -> Any:
+    return _docs_action_class()(name="update_data_docs", site_names=[DOCS_SITE])
 
 
 def _upload_docs(client: Any, s3: S3Settings, docs_dir: Path, prefix: str) -> int:
@@ -120,7 +149,9 @@ def _upload_docs(client: Any, s3: S3Settings, docs_dir: Path, prefix: str) -> in
     for path in files:
         content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         client.upload_file(
-            str(path), s3.bucket, f"{prefix}/{path.relative_to(docs_dir).as_posix()}",
+            str(path),
+            s3.bucket,
+            f"{prefix}/{path.relative_to(docs_dir).as_posix()}",
             ExtraArgs={"ContentType": content_type},
         )
     return len(files)
@@ -173,48 +204,84 @@ def validate(
     gate = get_gate(gate_name)
     thresholds = thresholds or GateThresholds()
     expectations = expectations_for(
-        gate, thresholds, schema=frame.schema, expected_rows=expected_rows,
-        window_end=window_end, not_provided=not_provided,
+        gate,
+        thresholds,
+        schema=frame.schema,
+        expected_rows=expected_rows,
+        window_end=window_end,
+        not_provided=not_provided,
     )
     log.info("gate %s: %d expectations on run %s", gate.name, len(expectations), run_id)
-    client = s3_client(s3)
     with tempfile.TemporaryDirectory(prefix=f"gx-{gate.name}-") as tmp:
         docs_dir = Path(tmp) / "data_docs"
-        context = _context(docs_dir)
-        # Every expectation is at least one Spark job over the frame: compute it once.
-        cached_here = not frame.is_cached
+        meta = {
+            "gate": gate.name,
+            "thresholds": thresholds.model_dump(),
+            "expected_rows": expected_rows,
+            "window_end": window_end.isoformat() if window_end else None,
+        }
+        payload = _run_cached(_context(docs_dir), gate, frame, expectations, run_id, meta)
+        result_uri, docs_uri = _store(s3, gate.name, run_id, payload, docs_dir)
+    report = _report(payload, gate.name, run_id, result_uri, docs_uri)
+    report.duration_s = time.perf_counter() - started
+    log.log(logging.INFO if report.success else logging.ERROR, "%s", report.summary())
+    return report
+
+
+def _run_cached(
+    context: EphemeralDataContext,
+    gate: Gate,
+    frame: DataFrame,
+    expectations: list[Expectation],
+    run_id: str,
+    meta: dict[str, Any],
+) -> dict[str, Any]:
+    """Run the suite on ``frame`` (cached for the run: every expectation is at least one
+    Spark job over it) and return the result as JSON, ``meta`` added to its own."""
+    cached_here = not frame.is_cached
+    if cached_here:
+        frame.persist()
+    try:
+        validation = _run_suite(context, gate, frame, expectations, run_id)
+    finally:
         if cached_here:
-            frame.persist()
-        try:
-            validation = _run_suite(context, gate, frame, expectations, run_id)
-        finally:
-            if cached_here:
-                frame.unpersist()
-        # GX types ``meta`` as a closed TypedDict; it is a free-form dict at run time.
-        meta: dict[str, Any] = validation.meta  # type: ignore[assignment]
-        meta["gate"] = gate.name
-        meta["thresholds"] = thresholds.model_dump()
-        meta["expected_rows"] = expected_rows
-        meta["window_end"] = window_end.isoformat() if window_end else None
-        payload = validation.to_json_dict()
+            frame.unpersist()
+    # GX types ``meta`` as a closed TypedDict; it is a free-form dict at run time.
+    result_meta: dict[str, Any] = validation.meta  # type: ignore[assignment]
+    result_meta.update(meta)
+    return validation.to_json_dict()
 
-        key = result_key(s3, gate.name, run_id)
-        client.put_object(
-            Bucket=s3.bucket, Key=key, ContentType="application/json",
-            Body=json.dumps(payload, indent=2, default=str).encode(),
-        )
-        docs_uri = None
-        if _build_docs(context, docs_dir):
-            prefix = docs_key(s3, gate.name, run_id)
-            uploaded = _upload_docs(client, s3, docs_dir, prefix)
-            docs_uri = f"s3://{s3.bucket}/{prefix}/index.html"
-            log.info("gate %s: %d data docs files at %s", gate.name, uploaded, docs_uri)
 
+def _store(
+    s3: S3Settings, gate: str, run_id: str, payload: dict[str, Any], docs_dir: Path
+) -> tuple[str, str | None]:
+    """Upload the result JSON and, when GX built them, the data docs; their URIs."""
+    client = s3_client(s3)
+    key = result_key(s3, gate, run_id)
+    client.put_object(
+        Bucket=s3.bucket,
+        Key=key,
+        ContentType="application/json",
+        Body=json.dumps(payload, indent=2, default=str).encode(),
+    )
+    docs_uri = None
+    if (docs_dir / "index.html").is_file():
+        prefix = docs_key(s3, gate, run_id)
+        uploaded = _upload_docs(client, s3, docs_dir, prefix)
+        docs_uri = f"s3://{s3.bucket}/{prefix}/index.html"
+        log.info("gate %s: %d data docs files at %s", gate, uploaded, docs_uri)
+    return f"s3://{s3.bucket}/{key}", docs_uri
+
+
+def _report(
+    payload: dict[str, Any], gate: str, run_id: str, result_uri: str, docs_uri: str | None
+) -> ValidationReport:
+    """The report of a GX result: its statistics and a line per failed expectation."""
     results: list[dict[str, Any]] = payload.get("results", [])
     stats = payload.get("statistics", {})
-    report = ValidationReport(
+    return ValidationReport(
         success=bool(payload.get("success")),
-        gate=gate.name,
+        gate=gate,
         run_id=run_id,
         statistics={
             "evaluated": int(stats.get("evaluated_expectations", 0)),
@@ -223,10 +290,7 @@ def validate(
             "success_percent": round(float(stats.get("success_percent") or 0.0), 2),
         },
         failures=[describe_failure(r) for r in results if not r.get("success")],
-        result_uri=f"s3://{s3.bucket}/{key}",
+        result_uri=result_uri,
         docs_uri=docs_uri,
         row_count=_row_count(results),
-        duration_s=time.perf_counter() - started,
     )
-    log.log(logging.INFO if report.success else logging.ERROR, "%s", report.summary())
-    return report

@@ -57,10 +57,11 @@ def status() -> None:
     stack = _stack()
     table = Table("service", "state", "address", "pid", "memory (MB)", "log")
     all_up = True
-    for service in [*stack.services, stack.api]:
+    optional = [stack.api, *(s for s in stack.monitoring if s not in stack.services)]
+    for service in [*stack.services, *optional]:
         pid = service.pid()
         ready = pid is not None and service.is_ready()
-        all_up &= ready or service is stack.api  # the API is optional
+        all_up &= ready or service in optional
         memory = service.memory_mb()
         table.add_row(
             service.name,

@@ -27,6 +27,12 @@ class StackConfig(BaseSettings):
     s3_console_port: int = 9001
     api_port: int = 8000
     """Port of the scoring API the demo starts (``inference-pipeline serve``)."""
+    prometheus_port: int = 9090
+    pushgateway_port: int = 9091
+    monitoring_bin: Path | None = None
+    """The folder of the ``prometheus`` and ``pushgateway`` executables that
+    ``scripts/install-prometheus.sh`` builds. When set, ``up`` starts both with the stack
+    and the pipelines push their run metrics, so a run is observed while it happens."""
     redis_bin: str = "redis-server"
     minio_bin: Path = Field(default_factory=lambda: default_cache_dir() / "bin" / "minio")
 

@@ -11,7 +11,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -31,6 +30,21 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
         return sock.connect_ex((host, port)) == 0
+
+
+METRICS_DIR_VARIABLES = ("PROMETHEUS_MULTIPROC_DIR", "PROMETHEUS_MULTIPROCESS_DIR")
+"""Where prometheus_client (and Feast) keep a process's metric files in multiprocess mode.
+Importing Feast sets both to a temporary folder of the importing process, which it deletes
+when that process exits."""
+
+
+def child_environment(env: dict[str, str]) -> dict[str, str]:
+    """This process's environment plus ``env``, for a server it starts, without the
+    metric folders it inherited: a server sharing its parent's folder would export the
+    parent's metrics as its own, then fail its scrapes once the parent exits and Feast
+    deletes the folder. A server that keeps metric files names its own folder in ``env``."""
+    inherited = {k: v for k, v in os.environ.items() if k not in METRICS_DIR_VARIABLES}
+    return {**inherited, **env}
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -53,7 +67,12 @@ class Service:
 
     # --- what each service defines -------------------------------------------------
     def command(self) -> list[str]:
+        """The command line. It holds no secret: every process's arguments are readable
+        by every user of the machine (``ps``); secrets go in ``env`` or a 0600 file."""
         raise NotImplementedError
+
+    def prepare(self) -> None:
+        """Write what the command reads (a config file) before it starts."""
 
     def is_ready(self) -> bool:
         return port_open(self.port)
@@ -79,8 +98,10 @@ class Service:
         try:
             pid = int(self.pid_file.read_text().strip())
             process = psutil.Process(pid)
-            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE and any(
-                self.process_name in part for part in process.cmdline()[:1]
+            if (
+                process.is_running()
+                and process.status() != psutil.STATUS_ZOMBIE
+                and any(self.process_name in part for part in process.cmdline()[:1])
             ):
                 return pid
         except (FileNotFoundError, ValueError, psutil.Error):
@@ -107,13 +128,14 @@ class Service:
             )
         for folder in (self.config.run_dir, self.config.log_dir, self.data_dir):
             folder.mkdir(parents=True, exist_ok=True)
+        self.prepare()
         with self.log_file.open("ab") as log_handle:
             process = subprocess.Popen(  # noqa: S603 (our own command line)
                 self.command(),
                 stdout=log_handle,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env={**os.environ, **self.env},
+                env=child_environment(self.env),
                 start_new_session=True,
             )
         self.pid_file.write_text(str(process.pid))
@@ -170,18 +192,33 @@ class Service:
 class RedisService(Service):
     password: str = ""
 
+    @property
+    def config_file(self) -> Path:
+        return self.config.run_dir / f"{self.name}.conf"
+
+    def prepare(self) -> None:
+        """The server's configuration, password included, in a file only we can read."""
+        self.config_file.unlink(missing_ok=True)
+        descriptor = os.open(self.config_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(
+                "\n".join(
+                    [
+                        "bind 127.0.0.1",
+                        f"port {self.port}",
+                        f'requirepass "{self.password}"',
+                        f'dir "{self.data_dir}"',
+                        "daemonize no",
+                        "appendonly no",
+                        "save 300 1",
+                        "protected-mode yes",
+                    ]
+                )
+                + "\n"
+            )
+
     def command(self) -> list[str]:
-        return [
-            self.config.redis_bin,
-            "--bind", "127.0.0.1",
-            "--port", str(self.port),
-            "--requirepass", self.password,
-            "--dir", str(self.data_dir),
-            "--daemonize", "no",
-            "--appendonly", "no",
-            "--save", "300 1",
-            "--protected-mode", "yes",
-        ]
+        return [self.config.redis_bin, str(self.config_file)]
 
     def is_ready(self) -> bool:
         import redis
@@ -212,10 +249,13 @@ class S3Service(Service):
         except OSError:
             return False
 
+    def after_ready(self) -> None:
+        self._create_bucket()
+
     @retry(
         stop=stop_after_delay(30), wait=wait_fixed(0.5), retry=retry_if_result(lambda ok: not ok)
     )
-    def after_ready(self) -> bool:
+    def _create_bucket(self) -> bool:
         # A freshly started store can answer its health check before it accepts writes.
         import boto3
         from botocore.config import Config
@@ -246,14 +286,16 @@ class MinioService(S3Service):
         if not self.config.minio_bin.exists():
             raise StackNotReadyError(
                 f"MinIO binary missing at {self.config.minio_bin}; run "
-                "'scripts/install-services.sh' (part of 'make install')"
+                "'make install' (scripts/install.sh builds it with Go)"
             )
         return [
             str(self.config.minio_bin),
             "server",
             "--quiet",
-            "--address", f"127.0.0.1:{self.port}",
-            "--console-address", f"127.0.0.1:{self.config.s3_console_port}",
+            "--address",
+            f"127.0.0.1:{self.port}",
+            "--console-address",
+            f"127.0.0.1:{self.config.s3_console_port}",
             str(self.data_dir),
         ]
 
@@ -291,20 +333,3 @@ class SeaweedService(S3Service):
 
     def __post_init__(self) -> None:
         self.env = {"AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key}
-
-
-@dataclass
-class ApiService(Service):
-    """The scoring API (``inference-pipeline serve``), started by the demo once a model is
-    registered; ready when ``/healthz`` answers (``/readyz`` also needs the model)."""
-
-    def command(self) -> list[str]:
-        return [sys.executable, "-m", "inference_pipeline.cli", "serve",
-                "--port", str(self.port)]
-
-    def is_ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2):
-                return True
-        except OSError:
-            return False

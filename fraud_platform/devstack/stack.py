@@ -8,8 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fraud_platform.devstack.config import StackConfig, load_or_create_secrets
-from fraud_platform.devstack.services import (
+from fraud_platform.devstack.http_services import (
     ApiService,
+    PrometheusService,
+    PushgatewayService,
+)
+from fraud_platform.devstack.services import (
     MinioService,
     RedisService,
     SeaweedService,
@@ -53,11 +57,30 @@ class LocalStack:
             config=self.config,
             process_name="python",
         )
+        self.pushgateway = PushgatewayService(
+            name="pushgateway",
+            port=self.config.pushgateway_port,
+            config=self.config,
+            process_name="pushgateway",
+        )
+        self.prometheus = PrometheusService(
+            name="prometheus",
+            port=self.config.prometheus_port,
+            config=self.config,
+            process_name="prometheus",
+        )
+
+    @property
+    def monitoring(self) -> list[Service]:
+        """Prometheus and its Pushgateway: started with the stack when their executables
+        are configured (``monitoring_bin``), stopped with it always."""
+        return [self.pushgateway, self.prometheus]
 
     @property
     def services(self) -> list[Service]:
-        """What ``up`` starts: the stores the pipelines need."""
-        return [self.redis, self.s3]
+        """What ``up`` starts: the stores the pipelines need, and the monitoring if
+        configured."""
+        return [self.redis, self.s3, *(self.monitoring if self.config.monitoring_bin else [])]
 
     def start_api(self, timeout: float = 120.0, env: dict[str, str] | None = None) -> None:
         """(Re)start the scoring API with the stack's environment (plus ``env``), so that
@@ -77,22 +100,33 @@ class LocalStack:
             started = time.perf_counter()
             fresh = service.start()
             timings[service.name] = round(time.perf_counter() - started, 2) if fresh else 0.0
-            log.info("%s %s on 127.0.0.1:%d", service.name, "started" if fresh else "running",
-                     service.port)
+            log.info(
+                "%s %s on 127.0.0.1:%d",
+                service.name,
+                "started" if fresh else "running",
+                service.port,
+            )
         self.write_env_file()
         return timings
 
     def down(self) -> list[str]:
         """Stop the API and what ``up`` started, in reverse order; returns the names
         stopped."""
-        return [s.name for s in [self.api, *reversed(self.services)] if s.stop()]
+        everything = [self.redis, self.s3, *self.monitoring]
+        return [s.name for s in [self.api, *reversed(everything)] if s.stop()]
 
     def environment(self) -> dict[str, str]:
         """The variables that point the pipelines at this stack."""
         endpoint = f"http://127.0.0.1:{self.config.s3_port}"
         state = self.config.dir.resolve()
         project = state.parent
+        monitored = (
+            {"PROMETHEUS_PUSHGATEWAY_URL": f"http://127.0.0.1:{self.config.pushgateway_port}"}
+            if self.config.monitoring_bin
+            else {}
+        )
         return {
+            **monitored,
             "AWS_ENDPOINT_URL_S3": endpoint,
             "AWS_ENDPOINT_URL": endpoint,
             "AWS_ACCESS_KEY_ID": self.secrets["S3_ACCESS_KEY"],
@@ -112,6 +146,7 @@ class LocalStack:
             "MLFLOW_TRACKING_URI": f"sqlite:///{state / 'mlflow' / 'mlflow.db'}",
             "MLFLOW_S3_ENDPOINT_URL": endpoint,
             "FRAUD_API_KEY": self.secrets["FRAUD_API_KEY"],
+            "FRAUD_ENVIRONMENT": "local",
         }
 
     def write_env_file(self) -> Path:

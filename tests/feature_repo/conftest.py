@@ -38,8 +38,11 @@ class FeatureTables:
 
     def latest_card_row(self, card: str, until: datetime = AS_OF) -> dict[str, Any] | None:
         """The row Feast serves for ``card`` at ``until``: latest event, then created."""
-        rows = [r for r in self.card_rows
-                if r["card_id"] == card and r["event_timestamp"] <= until.replace(tzinfo=None)]
+        rows = [
+            r
+            for r in self.card_rows
+            if r["card_id"] == card and r["event_timestamp"] <= until.replace(tzinfo=None)
+        ]
         return max(rows, key=lambda r: (r["event_timestamp"], r["created"]), default=None)
 
 
@@ -94,19 +97,25 @@ def build_tables(token: str) -> FeatureTables:
     for i, card in enumerate(cards):
         issued = _naive(datetime(2024, 1 + i % 12, 1 + i % 27, tzinfo=UTC))
         homeless = i % 11 == 3
-        profile_rows.append({
-            "card_id": card, "event_timestamp": issued, "created": created,
-            "issue_timestamp": int(issued.replace(tzinfo=UTC).timestamp()),
-            "credit_limit": 1000.0 * (1 + i % 5),
-            "home_latitude": None if homeless else 40.2 + 0.11 * (i % 6),
-            "home_longitude": None if homeless else -3.5 + 0.29 * (i % 5),
-        })
+        profile_rows.append(
+            {
+                "card_id": card,
+                "event_timestamp": issued,
+                "created": created,
+                "issue_timestamp": int(issued.replace(tzinfo=UTC).timestamp()),
+                "credit_limit": 1000.0 * (1 + i % 5),
+                "home_latitude": None if homeless else 40.2 + 0.11 * (i % 6),
+                "home_longitude": None if homeless else -3.5 + 0.29 * (i % 5),
+            }
+        )
     merchant_rows = []
     for j, merchant in enumerate(merchants):
         for d, day in enumerate([DAY1, DAY2] if j % 2 else [DAY2]):
-            row = {"merchant_id": merchant,
-                   "event_timestamp": _naive(day + timedelta(hours=9 + j, minutes=d)),
-                   "created": created}
+            row = {
+                "merchant_id": merchant,
+                "event_timestamp": _naive(day + timedelta(hours=9 + j, minutes=d)),
+                "created": created,
+            }
             for w, window in enumerate(MERCHANT_WINDOWS):
                 txns = 10 * (j + 1) + 5 * w + d
                 frauds = (j + w + d) % 3
@@ -139,29 +148,37 @@ def write_tables(tables: FeatureTables) -> None:
         for name in table.column_names:
             field = table.schema.field(name)
             if pa.types.is_timestamp(field.type):
-                table = table.set_column(table.column_names.index(name), name,
-                                         table[name].cast(utc))
+                table = table.set_column(
+                    table.column_names.index(name), name, table[name].cast(utc)
+                )
             elif pa.types.is_null(field.type):
                 # A partition where a nullable column has no value yet.
-                table = table.set_column(table.column_names.index(name), name,
-                                         table[name].cast(pa.float64()))
+                table = table.set_column(
+                    table.column_names.index(name), name, table[name].cast(pa.float64())
+                )
             elif name in ints32:
-                table = table.set_column(table.column_names.index(name), name,
-                                         table[name].cast(pa.int32()))
+                table = table.set_column(
+                    table.column_names.index(name), name, table[name].cast(pa.int32())
+                )
         return table
 
     def partitioned(rows: list[dict[str, Any]], table: str, ints32=()) -> None:
         days = sorted({r["event_timestamp"].date() for r in rows})
         for day in days:
             part = [r for r in rows if r["event_timestamp"].date() == day]
-            pq.write_table(typed(part, ints32),
-                           f"{base}/{table}/event_date={day.isoformat()}/part-00000.parquet",
-                           filesystem=fs)
+            pq.write_table(
+                typed(part, ints32),
+                f"{base}/{table}/event_date={day.isoformat()}/part-00000.parquet",
+                filesystem=fs,
+            )
 
     partitioned(tables.card_rows, layout.CARD_TRANSACTION_FEATURES, ("distinct_merchants_24h",))
     partitioned(tables.merchant_rows, layout.MERCHANT_RISK_FEATURES)
-    pq.write_table(typed(tables.profile_rows),
-                   f"{base}/{layout.CARD_PROFILE_FEATURES}/part-00000.parquet", filesystem=fs)
+    pq.write_table(
+        typed(tables.profile_rows),
+        f"{base}/{layout.CARD_PROFILE_FEATURES}/part-00000.parquet",
+        filesystem=fs,
+    )
 
 
 def redis_keys(tables: FeatureTables, project: str) -> list[bytes]:

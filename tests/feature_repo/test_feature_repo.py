@@ -24,18 +24,34 @@ from tests.feature_repo.conftest import CARD_WINDOWS, FEATURE_REPO, MERCHANT_WIN
 pytestmark = pytest.mark.integration
 
 CARD_TRANSACTION_FEATURES = [
-    *[f"{stat}_{w}" for w in CARD_WINDOWS
-      for stat in ("txn_count", "amount_sum", "amount_mean", "amount_max")],
-    "distinct_merchants_24h", "seconds_since_prev_txn", "distance_from_prev_km",
-    "speed_from_prev_kmh", "last_latitude", "last_longitude", "last_amount",
+    *[
+        f"{stat}_{w}"
+        for w in CARD_WINDOWS
+        for stat in ("txn_count", "amount_sum", "amount_mean", "amount_max")
+    ],
+    "distinct_merchants_24h",
+    "seconds_since_prev_txn",
+    "distance_from_prev_km",
+    "speed_from_prev_kmh",
+    "last_latitude",
+    "last_longitude",
+    "last_amount",
     "last_txn_timestamp",
 ]
 CARD_PROFILE_FEATURES = ["issue_timestamp", "credit_limit", "home_latitude", "home_longitude"]
-MERCHANT_RISK_FEATURES = [f"merchant_{stat}_{w}" for w in MERCHANT_WINDOWS
-                          for stat in ("txn_count", "fraud_count", "fraud_rate")]
+MERCHANT_RISK_FEATURES = [
+    f"merchant_{stat}_{w}"
+    for w in MERCHANT_WINDOWS
+    for stat in ("txn_count", "fraud_count", "fraud_rate")
+]
 REQUEST_FEATURES = [
-    "amount_to_mean_30d_ratio", "amount_z_like_30d", "seconds_since_last_txn",
-    "distance_from_home_km", "distance_from_last_txn_km", "implied_speed_kmh", "card_age_days",
+    "amount_to_mean_30d_ratio",
+    "amount_z_like_30d",
+    "seconds_since_last_txn",
+    "distance_from_home_km",
+    "distance_from_last_txn_km",
+    "implied_speed_kmh",
+    "card_age_days",
 ]
 
 
@@ -47,7 +63,9 @@ def copy_repo(tmp_path: Path) -> Path:
 
 def test_apply_registers_every_definition(applied) -> None:
     assert applied["feature_views"] == [
-        "card_profile_features", "card_transaction_features", "merchant_risk_features"
+        "card_profile_features",
+        "card_transaction_features",
+        "merchant_risk_features",
     ]
     assert applied["on_demand_feature_views"] == ["transaction_request_features"]
     assert set(applied["sources"]) == set(applied["feature_views"])
@@ -59,7 +77,8 @@ def test_apply_registers_every_definition(applied) -> None:
         "merchant_risk_features": timedelta(days=30),
     }
     assert {e.name: e.join_key for e in store.list_entities()} == {
-        "card": "card_id", "merchant": "merchant_id"
+        "card": "card_id",
+        "merchant": "merchant_id",
     }
 
 
@@ -82,9 +101,9 @@ def test_view_over_a_missing_column_fails_naming_view_and_column(applied, tmp_pa
     text = module.read_text()
     anchor = 'Field(name="last_amount", dtype=Float64),'
     assert anchor in text
-    module.write_text(text.replace(
-        anchor, anchor + '\n        Field(name="chargebacks_90d", dtype=Int64),'
-    ))
+    module.write_text(
+        text.replace(anchor, anchor + '\n        Field(name="chargebacks_90d", dtype=Int64),')
+    )
     with pytest.raises(FeatureDefinitionError) as failure:
         apply_definitions(repo)
     assert failure.value.problems == [
@@ -112,7 +131,11 @@ def test_source_path_that_does_not_exist_fails_naming_it(applied, monkeypatch) -
 def test_feast_cli_apply_prints_no_warning(applied) -> None:
     completed = subprocess.run(
         [str(Path(sys.executable).with_name("feast")), "apply"],
-        cwd=FEATURE_REPO, env=dict(os.environ), capture_output=True, text=True, timeout=300,
+        cwd=FEATURE_REPO,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=300,
         check=False,
     )
     output = completed.stdout + completed.stderr
@@ -126,20 +149,22 @@ def test_request_features_compute_nulls_instead_of_failing(feast_env) -> None:
     at = datetime(2026, 10, 3, 12, 0, tzinfo=UTC)
     issued = int(datetime(2026, 9, 3, 12, 0, tzinfo=UTC).timestamp())
     last = int(at.timestamp()) - 1800
-    out = function({
-        "amount": [150.0, 40.0, 40.0, None],
-        "latitude": [48.8566, None, 48.8566, 48.8566],
-        "longitude": [2.3522, None, 2.3522, 2.3522],
-        "transaction_timestamp": [at, at, at.replace(tzinfo=None), at],
-        "amount_mean_30d": [50.0, 50.0, 40.0, None],
-        "amount_max_30d": [100.0, 100.0, 40.0, None],
-        "last_latitude": [51.5074, 51.5074, 48.8566, None],
-        "last_longitude": [-0.1278, -0.1278, 2.3522, None],
-        "last_txn_timestamp": [last, last, int(at.timestamp()), None],
-        "issue_timestamp": [issued, issued, issued, None],
-        "home_latitude": [48.8566, 48.8566, None, None],
-        "home_longitude": [2.3522, 2.3522, None, None],
-    })
+    out = function(
+        {
+            "amount": [150.0, 40.0, 40.0, None],
+            "latitude": [48.8566, None, 48.8566, 48.8566],
+            "longitude": [2.3522, None, 2.3522, 2.3522],
+            "transaction_timestamp": [at, at, at.replace(tzinfo=None), at],
+            "amount_mean_30d": [50.0, 50.0, 40.0, None],
+            "amount_max_30d": [100.0, 100.0, 40.0, None],
+            "last_latitude": [51.5074, 51.5074, 48.8566, None],
+            "last_longitude": [-0.1278, -0.1278, 2.3522, None],
+            "last_txn_timestamp": [last, last, int(at.timestamp()), None],
+            "issue_timestamp": [issued, issued, issued, None],
+            "home_latitude": [48.8566, 48.8566, None, None],
+            "home_longitude": [2.3522, 2.3522, None, None],
+        }
+    )
     assert out["amount_to_mean_30d_ratio"] == [3.0, 0.8, 1.0, None]
     assert out["amount_z_like_30d"] == [2.0, -0.2, 0.0, None]
     assert out["seconds_since_last_txn"] == [1800.0, 1800.0, 0.0, None]

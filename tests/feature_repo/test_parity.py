@@ -31,8 +31,10 @@ def materialized(applied, feature_tables) -> dict[str, Any]:
 
 def online_vectors(store, tables) -> dict[str, list]:
     rows = request_rows(
-        [{"card_id": c, "merchant_id": tables.merchants[i % len(tables.merchants)]}
-         for i, c in enumerate(tables.cards)],
+        [
+            {"card_id": c, "merchant_id": tables.merchants[i % len(tables.merchants)]}
+            for i, c in enumerate(tables.cards)
+        ],
         AS_OF,
     )
     service = store.get_feature_service(SERVICE)
@@ -63,18 +65,22 @@ def test_latest_row_per_key_whatever_the_order() -> None:
     from feature_pipeline.materialize import latest_rows
 
     t = [datetime(2026, 10, 1, h) for h in range(4)]
-    rows = pa.table({
-        "card_id": ["a", "b", "a", "a", None, "b", "a"],
-        "event_timestamp": pa.array([t[2], t[0], t[3], t[1], t[3], t[1], t[3]],
-                                    pa.timestamp("ns")),
-        # A rerun's row: same event time as "a"'s t[3] row, created later.
-        "created": pa.array([t[0], t[0], t[0], t[0], t[0], t[0], t[1]], pa.timestamp("ns")),
-        "value": [1, 2, 3, 4, 5, 6, 7],
-    })
+    rows = pa.table(
+        {
+            "card_id": ["a", "b", "a", "a", None, "b", "a"],
+            "event_timestamp": pa.array(
+                [t[2], t[0], t[3], t[1], t[3], t[1], t[3]], pa.timestamp("ns")
+            ),
+            # A rerun's row: same event time as "a"'s t[3] row, created later.
+            "created": pa.array([t[0], t[0], t[0], t[0], t[0], t[0], t[1]], pa.timestamp("ns")),
+            "value": [1, 2, 3, 4, 5, 6, 7],
+        }
+    )
     for order in ([0, 1, 2, 3, 4, 5, 6], [6, 5, 4, 3, 2, 1, 0], [3, 6, 0, 5, 2, 4, 1]):
         latest = latest_rows(rows.take(order), "card_id", "event_timestamp", "created")
-        assert sorted(zip(latest["card_id"].to_pylist(), latest["value"].to_pylist(),
-                          strict=True)) == [("a", 7), ("b", 6)]
+        assert sorted(
+            zip(latest["card_id"].to_pylist(), latest["value"].to_pylist(), strict=True)
+        ) == [("a", 7), ("b", 6)]
 
 
 def test_parity_names_the_features_that_differ(materialized, feature_tables) -> None:
@@ -95,17 +101,21 @@ def test_parity_names_the_features_that_differ(materialized, feature_tables) -> 
     assert not result["ok"]
     # The stored feature and the request-time features computed from it.
     assert result["differing_features"] == [
-        "amount_mean_30d", "amount_to_mean_30d_ratio", "amount_z_like_30d"
+        "amount_mean_30d",
+        "amount_to_mean_30d_ratio",
+        "amount_z_like_30d",
     ]
     assert {d["card_id"] for d in result["differences"]} == {card}
     assert check_parity(sample_size=1000, as_of=AS_OF)["ok"]
 
 
-def test_fast_writer_writes_what_feasts_engine_writes(materialized, feature_tables,
-                                                      monkeypatch) -> None:
+def test_fast_writer_writes_what_feasts_engine_writes(
+    materialized, feature_tables, monkeypatch
+) -> None:
     ours = open_store()
-    monkeypatch.setenv("REDIS_CONNECTION_STRING",
-                       os.environ["REDIS_CONNECTION_STRING"] + f",db={FEAST_WRITER_DB}")
+    monkeypatch.setenv(
+        "REDIS_CONNECTION_STRING", os.environ["REDIS_CONNECTION_STRING"] + f",db={FEAST_WRITER_DB}"
+    )
     feast = open_store()
     feast.materialize(AS_OF - timedelta(days=3650), AS_OF)
 
@@ -167,8 +177,11 @@ def test_key_ttl_is_set_like_feasts_writer(materialized, feature_tables) -> None
     assert result["views"]["merchant_risk_features"]["keys_written"] == len(
         feature_tables.merchants
     )
-    keys = [k for k in redis_keys(feature_tables, store.project)
-            if any(m.encode() in k for m in feature_tables.merchants)]
+    keys = [
+        k
+        for k in redis_keys(feature_tables, store.project)
+        if any(m.encode() in k for m in feature_tables.merchants)
+    ]
     with redis_client() as client:
         ttls = [client.ttl(k) for k in keys]
         for key in keys:

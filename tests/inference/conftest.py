@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from fraud_platform.devstack.config import StackConfig
-from fraud_platform.devstack.services import RedisService, free_port
+from fraud_platform.devstack.services import RedisService, child_environment, free_port
 from tests.conftest import REPO_ROOT
 from tests.integration.training_fixtures import (
     END,
@@ -36,9 +36,14 @@ from tests.integration.training_fixtures import (
 )
 
 API_KEY = "test-api-key"
-WORLD_VARIABLES = ("FRAUD_S3_PREFIX", "FEAST_REGISTRY_PATH", "MLFLOW_TRACKING_URI",
-                   "FRAUD_MODEL_NAME", "FRAUD_MLFLOW_EXPERIMENT", "REDIS_CONNECTION_STRING",
-                   "FRAUD_TRAINING_BATCH_ROWS")
+WORLD_VARIABLES = (
+    "FRAUD_S3_PREFIX",
+    "FEAST_REGISTRY_PATH",
+    "MLFLOW_TRACKING_URI",
+    "FRAUD_MODEL_NAME",
+    "FRAUD_MLFLOW_EXPERIMENT",
+    "REDIS_CONNECTION_STRING",
+)
 
 
 @dataclass
@@ -54,8 +59,7 @@ class ServingWorld:
     api_log: Path
 
     def client(self, **kwargs) -> httpx.Client:
-        return httpx.Client(base_url=self.url, headers={"X-API-Key": API_KEY}, timeout=10,
-                            **kwargs)
+        return httpx.Client(base_url=self.url, headers={"X-API-Key": API_KEY}, timeout=10, **kwargs)
 
 
 def start_api(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
@@ -63,12 +67,17 @@ def start_api(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
     with log.open("ab") as handle:
         process = subprocess.Popen(
             [sys.executable, "-m", "inference_pipeline.cli", "serve", "--port", str(port)],
-            env=env, cwd=REPO_ROOT, stdout=handle, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            env=env,
+            cwd=REPO_ROOT,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"the API exited with {process.returncode}; see {log}")
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+            raise RuntimeError(f"the API exited with {process.returncode}; {log} ends:\n{tail}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
                 return process
@@ -82,9 +91,13 @@ def start_api(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
 @pytest.fixture(scope="session")
 def serving_world(stack_env, spark, tmp_path_factory) -> Iterator[ServingWorld]:
     folder = tmp_path_factory.mktemp("serving")
-    redis = RedisService(name="redis-serving", port=free_port(),
-                         config=StackConfig(dir=folder), process_name="redis-server",
-                         password="servingtests")
+    redis = RedisService(
+        name="redis-serving",
+        port=free_port(),
+        config=StackConfig(dir=folder),
+        process_name="redis-server",
+        password="servingtests",
+    )
     redis.start()
     api = None
     try:
@@ -92,8 +105,7 @@ def serving_world(stack_env, spark, tmp_path_factory) -> Iterator[ServingWorld]:
         next(environment)  # the training data, and a registry applied to it
         patch = pytest.MonkeyPatch()
         try:
-            patch.setenv("REDIS_CONNECTION_STRING",
-                          f"127.0.0.1:{redis.port},password=servingtests")
+            patch.setenv("REDIS_CONNECTION_STRING", f"127.0.0.1:{redis.port},password=servingtests")
             from feature_pipeline.materialize import materialize
             from training_pipeline import pipeline
 
@@ -101,20 +113,32 @@ def serving_world(stack_env, spark, tmp_path_factory) -> Iterator[ServingWorld]:
             # First run: each view reads one TTL back (the card profiles' issue dates
             # lie years before the transactions).
             materialize(until)
+            # The event-fed views are served from the event state: rebuilt as of `until`.
+            from feature_pipeline.event_backfill import backfill
+
+            backfill(until)
             trained = pipeline.run(TRAIN_START, TRAIN_END, TEST_START, TEST_END)
             assert trained["alias"] == "champion"
             env = {key: os.environ[key] for key in WORLD_VARIABLES}
-            api_env = {**os.environ, "FRAUD_API_KEY": API_KEY,
-                       "FRAUD_MODEL_REFRESH_SECONDS": "1"}
+            api_env = child_environment(
+                {"FRAUD_API_KEY": API_KEY, "FRAUD_MODEL_REFRESH_SECONDS": "1"}
+            )
         finally:
             patch.undo()
             environment.close()  # restores the session's environment
         port = free_port()
         log = folder / "api.log"
         api = start_api(api_env, port, log)
-        yield ServingWorld(env=env, redis=redis, url=f"http://127.0.0.1:{port}",
-                           model_name=env["FRAUD_MODEL_NAME"], champion=trained["version"],
-                           materialized_until=until, api=api, api_log=log)
+        yield ServingWorld(
+            env=env,
+            redis=redis,
+            url=f"http://127.0.0.1:{port}",
+            model_name=env["FRAUD_MODEL_NAME"],
+            champion=trained["version"],
+            materialized_until=until,
+            api=api,
+            api_log=log,
+        )
     finally:
         if api is not None:
             os.killpg(api.pid, signal.SIGTERM)

@@ -54,14 +54,14 @@ class Traffic:
 
     def _run(self) -> None:
         interval = 1.0 / self.rate_per_thread
-        with httpx.Client(base_url=self.url, headers={"X-API-Key": API_KEY},
-                          timeout=5) as client:
+        with httpx.Client(base_url=self.url, headers={"X-API-Key": API_KEY}, timeout=5) as client:
             next_at = time.monotonic()
             while not self._stop.is_set():
                 try:
                     response = client.post("/v1/score", json=self.body)
-                    version = (response.json()["model"]["version"]
-                               if response.status_code == 200 else None)
+                    version = (
+                        response.json()["model"]["version"] if response.status_code == 200 else None
+                    )
                     self.records.append((time.monotonic(), response.status_code, version))
                 except httpx.HTTPError:
                     self.records.append((time.monotonic(), 0, None))
@@ -78,15 +78,19 @@ def known_body(world: ServingWorld) -> dict:
 
     end = world.materialized_until
     last = read_transactions(end - timedelta(days=1), end, S3Settings()).iloc[-1]
-    return {"transaction_id": "load", "card_id": last.card_id,
-            "merchant_id": last.merchant_id, "amount": float(last.amount),
-            "timestamp": (last.event_timestamp + timedelta(minutes=1)).isoformat(),
-            "latitude": float(last.latitude), "longitude": float(last.longitude)}
+    return {
+        "transaction_id": "load",
+        "card_id": last.card_id,
+        "merchant_id": last.merchant_id,
+        "amount": float(last.amount),
+        "timestamp": (last.event_timestamp + timedelta(minutes=1)).isoformat(),
+        "latitude": float(last.latitude),
+        "longitude": float(last.longitude),
+    }
 
 
 def test_a_steady_rate_for_a_minute_has_no_errors(world: ServingWorld) -> None:
-    traffic = Traffic(world.url, known_body(world), rate_per_thread=STEADY_RATE / 4,
-                      threads=4)
+    traffic = Traffic(world.url, known_body(world), rate_per_thread=STEADY_RATE / 4, threads=4)
     started = time.monotonic()
     with traffic:
         time.sleep(STEADY_SECONDS)
@@ -97,18 +101,20 @@ def test_a_steady_rate_for_a_minute_has_no_errors(world: ServingWorld) -> None:
 
 
 def test_redis_down_gives_503s_only_and_scoring_resumes_within_a_second(
-        world: ServingWorld) -> None:
+    world: ServingWorld,
+) -> None:
     traffic = Traffic(world.url, known_body(world), rate_per_thread=50)
     with traffic:
         time.sleep(2)
-        world.redis.stop()                  # SIGTERM: Redis saves its data and exits
+        world.redis.stop()  # SIGTERM: Redis saves its data and exits
         stopped = time.monotonic()
         time.sleep(3)
-        down = httpx.post(f"{world.url}/v1/score", json=known_body(world),
-                          headers={"X-API-Key": API_KEY})
+        down = httpx.post(
+            f"{world.url}/v1/score", json=known_body(world), headers={"X-API-Key": API_KEY}
+        )
         ready = httpx.get(f"{world.url}/readyz")
         restarting = time.monotonic()
-        world.redis.start()                 # returns once Redis answers PING
+        world.redis.start()  # returns once Redis answers PING
         back = time.monotonic()
         time.sleep(3)
     during = Counter(s for at, s, _ in traffic.records if stopped + 0.5 < at < restarting)
@@ -116,25 +122,29 @@ def test_redis_down_gives_503s_only_and_scoring_resumes_within_a_second(
     assert 500 not in traffic.statuses() and 0 not in traffic.statuses()
     assert down.status_code == 503 and "Redis" in down.json()["detail"]
     assert down.headers["Retry-After"] == "1"
-    assert ready.status_code == 503 and "redis" in ready.json()["detail"]
+    # Redis is shared by every task: its outage is reported, not a reason to drain them.
+    assert ready.status_code == 200 and ready.json()["redis"].startswith("Redis: ")
+    assert "127.0.0.1" not in down.text + ready.text
     # Requests may succeed before start() has seen Redis answer; none waits a second.
-    first_ok = min(at for at, status, _ in traffic.records
-                   if status == 200 and at > restarting)
+    first_ok = min(at for at, status, _ in traffic.records if status == 200 and at > restarting)
     assert first_ok - back < 1.0
     assert set(traffic.statuses(since=first_ok)) == {200}
     # The data survived the restart: the card is still known.
-    score = httpx.post(f"{world.url}/v1/score", json=known_body(world),
-                       headers={"X-API-Key": API_KEY}).json()
+    score = httpx.post(
+        f"{world.url}/v1/score", json=known_body(world), headers={"X-API-Key": API_KEY}
+    ).json()
     assert not score["card_unknown"]
 
 
 def test_moving_the_champion_alias_swaps_the_model_under_load_without_errors(
-        world: ServingWorld) -> None:
+    world: ServingWorld,
+) -> None:
     from fraud_platform.model_registry import CHAMPION, client
 
     registry = client()
-    copy = registry.copy_model_version(f"models:/{world.model_name}/{world.champion}",
-                                       world.model_name)
+    copy = registry.copy_model_version(
+        f"models:/{world.model_name}/{world.champion}", world.model_name
+    )
     new_version = str(copy.version)
     traffic = Traffic(world.url, known_body(world), rate_per_thread=40)
     try:
@@ -144,7 +154,8 @@ def test_moving_the_champion_alias_swaps_the_model_under_load_without_errors(
             moved = time.monotonic()
             deadline = moved + 30
             while time.monotonic() < deadline and not any(
-                    v == new_version for _, _, v in list(traffic.records)):
+                v == new_version for _, _, v in list(traffic.records)
+            ):
                 time.sleep(0.2)
             time.sleep(1)
     finally:

@@ -22,9 +22,16 @@ DAY = date(2026, 5, 1)
 
 def record(tid: str | None, **overrides) -> dict:
     base = {
-        "transaction_id": tid, "card_id": "c1", "merchant_id": "m1", "amount": 12.5,
-        "currency": "EUR", "merchant_category": "grocery", "channel": "card_present",
-        "latitude": 48.85, "longitude": 2.35, "event_timestamp": "2026-05-01T10:00:00Z",
+        "transaction_id": tid,
+        "card_id": "c1",
+        "merchant_id": "m1",
+        "amount": 12.5,
+        "currency": "EUR",
+        "merchant_category": "grocery",
+        "channel": "card_present",
+        "latitude": 48.85,
+        "longitude": 2.35,
+        "event_timestamp": "2026-05-01T10:00:00Z",
     }
     return {**base, **overrides}
 
@@ -43,17 +50,19 @@ def objects(*parts: str) -> list[str]:
 
 
 PLANTED = [
-    *[json.dumps(record(f"t{i}", amount=10.0 + i, event_timestamp=f"2026-05-01T1{i}:00:00Z"))
-      for i in range(5)],
-    json.dumps(record("t0", amount=99.0)),                         # duplicate id
-    json.dumps(record(None)),                                       # missing id
+    *[
+        json.dumps(record(f"t{i}", amount=10.0 + i, event_timestamp=f"2026-05-01T1{i}:00:00Z"))
+        for i in range(5)
+    ],
+    json.dumps(record("t0", amount=99.0)),  # duplicate id
+    json.dumps(record(None)),  # missing id
     json.dumps(record("t5", event_timestamp="yesterday at noon")),  # unparsable timestamp
     json.dumps(record("t6", event_timestamp="2099-01-01T00:00:00Z")),  # far future
-    json.dumps(record("t7", amount=-3.0)),                          # negative amount
-    json.dumps(record("t8", amount="abc")),                         # non-numeric amount
-    json.dumps(record("t11", amount="Infinity")),                   # not a finite amount
-    '{"transaction_id": "t9", "amount": 1.0',                       # malformed JSON
-    "   ",                                                          # blank: not a record
+    json.dumps(record("t7", amount=-3.0)),  # negative amount
+    json.dumps(record("t8", amount="abc")),  # non-numeric amount
+    json.dumps(record("t11", amount="Infinity")),  # not a finite amount
+    '{"transaction_id": "t9", "amount": 1.0',  # malformed JSON
+    "   ",  # blank: not a record
     json.dumps(record("t10", event_timestamp="2026-05-03T09:00:00Z")),  # outside the window
 ]
 
@@ -67,12 +76,20 @@ def planted(stack_env, spark):
 def test_quarantine_counts_reconcile_exactly(planted) -> None:
     result = pipeline.ingest(DAY, DAY, spark=planted)["feeds"]["transactions"]
     assert (result["read"], result["bronze"], result["quarantined"], result["duplicates"]) == (
-        14, 5, 8, 1,
+        14,
+        5,
+        8,
+        1,
     )
     assert result["read"] == result["bronze"] + result["quarantined"] + result["duplicates"]
     assert result["quarantine_reasons"] == {
-        "duplicate": 1, "future_timestamp": 1, "malformed_json": 1, "missing_transaction_id": 1,
-        "negative_amount": 1, "non_numeric_amount": 2, "outside_window": 1,
+        "duplicate": 1,
+        "future_timestamp": 1,
+        "malformed_json": 1,
+        "missing_transaction_id": 1,
+        "negative_amount": 1,
+        "non_numeric_amount": 2,
+        "outside_window": 1,
         "unparsable_timestamp": 1,
     }
     assert result["outputs"]["bronze/transactions"]["validation"]["success"] is True
@@ -106,13 +123,22 @@ def test_failing_gate_stops_the_run_and_publishes_nothing(planted) -> None:
     s3 = S3Settings()
     before = planted.read.parquet(s3.s3a_uri("bronze", "transactions")).count()
     # Valid records as far as the quarantine goes, but an unknown channel everywhere.
-    put_landing("transactions", f"event_date={DAY}", [
-        json.dumps(record(f"x{i}", channel="teleport")) for i in range(20)
-    ])
+    put_landing(
+        "transactions",
+        f"event_date={DAY}",
+        [json.dumps(record(f"x{i}", channel="teleport")) for i in range(20)],
+    )
     with pytest.raises(ValidationGateError) as failure:
-        bronze.ingest_feed(planted, bronze.TRANSACTIONS, DAY, DAY, s3,
-                           gate=lambda staged, counts: pipeline._validated(
-                               staged, "bronze_transactions", counts.bronze, None, s3))
+        bronze.ingest_feed(
+            planted,
+            bronze.TRANSACTIONS,
+            DAY,
+            DAY,
+            s3,
+            gate=lambda staged, counts: pipeline._validated(
+                staged, "bronze_transactions", counts.bronze, None, s3
+            ),
+        )
     assert "channel" in str(failure.value)
     assert failure.value.report.success is False
     after = planted.read.parquet(s3.s3a_uri("bronze", "transactions"))
@@ -126,9 +152,9 @@ def test_external_csv_source_with_a_label_column(stack_env, spark, tmp_path: Pat
     csv = tmp_path / "external.csv"
     csv.write_text(
         "TxnID,Card,Shop,Amt,Epoch,Fraud\n"
-        "e1,k1,s1,10.50,1777629600,0\n"      # 2026-05-01T10:00:00Z
-        "e2,k1,s2,99.99,1777633200,1\n"      # 2026-05-01T11:00:00Z
-        "e3,k2,s1,abc,1777636800,0\n"        # non-numeric amount
+        "e1,k1,s1,10.50,1777629600,0\n"  # 2026-05-01T10:00:00Z
+        "e2,k1,s2,99.99,1777633200,1\n"  # 2026-05-01T11:00:00Z
+        "e3,k2,s1,abc,1777636800,0\n"  # non-numeric amount
     )
     mapping = tmp_path / "mapping.yaml"
     mapping.write_text(
@@ -142,13 +168,16 @@ def test_external_csv_source_with_a_label_column(stack_env, spark, tmp_path: Pat
     assert (txns["read"], txns["bronze"], txns["quarantined"]) == (3, 2, 1)
     assert txns["quarantine_reasons"] == {"non_numeric_amount": 1}
     s3 = S3Settings()
-    rows = {r.transaction_id: r for r in
-            spark.read.parquet(s3.s3a_uri("bronze", "transactions")).collect()}
+    rows = {
+        r.transaction_id: r
+        for r in spark.read.parquet(s3.s3a_uri("bronze", "transactions")).collect()
+    }
     assert rows["e2"].amount == 99.99 and rows["e2"].card_id == "k1"
     assert rows["e2"].latitude is None and rows["e2"].channel is None
     assert str(rows["e1"].event_timestamp) == "2026-05-01 10:00:00"
     assert (labels["read"], labels["bronze"]) == (3, 3)
-    known = {r.transaction_id: r for r in
-             spark.read.parquet(s3.s3a_uri("bronze", "labels")).collect()}
+    known = {
+        r.transaction_id: r for r in spark.read.parquet(s3.s3a_uri("bronze", "labels")).collect()
+    }
     assert known["e2"].is_fraud == 1 and known["e1"].is_fraud == 0
     assert str(known["e2"].label_timestamp) == "2026-05-04 11:00:00"

@@ -78,8 +78,11 @@ def test_status_command_lists_each_running_service(local_stack: LocalStack) -> N
         env={**os.environ, "COLUMNS": "200"},
     )
     assert result.returncode == 0, result.stdout
-    rows = {cells[0]: cells for line in result.stdout.splitlines()
-            if len(cells := [c.strip() for c in line.split("│") if c.strip()]) >= 4}
+    rows = {
+        cells[0]: cells
+        for line in result.stdout.splitlines()
+        if len(cells := [c.strip() for c in line.split("│") if c.strip()]) >= 4
+    }
     for service in local_stack.services:
         name, state, address, pid = rows[service.name][:4]
         assert (state, address, int(pid)) == ("up", f"127.0.0.1:{service.port}", service.pid())
@@ -100,8 +103,12 @@ def test_second_stack_up_and_down(tmp_path: Path, monkeypatch, server: str) -> N
     """A stack on other ports and folders: starts, serves S3 with auth, stops cleanly, and
     ``down`` leaves the project's main stack running."""
     config = StackConfig(
-        dir=tmp_path / ".local", s3_server=server, redis_port=free_port(),
-        s3_port=free_port(), s3_console_port=free_port(), bucket="second",
+        dir=tmp_path / ".local",
+        s3_server=server,
+        redis_port=free_port(),
+        s3_port=free_port(),
+        s3_console_port=free_port(),
+        bucket="second",
     )
     stack = LocalStack(config)
     try:
@@ -118,6 +125,7 @@ def test_second_stack_up_and_down(tmp_path: Path, monkeypatch, server: str) -> N
         assert check_redis_ready(RedisSettings())["ping"] is True
     finally:
         assert sorted(stack.down()) == ["redis", "s3"]
-    assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"
-                   for pid in pids)
+    assert not any(
+        psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie" for pid in pids
+    )
     assert stack.down() == []

@@ -16,7 +16,8 @@ from feature_pipeline.validation import (
     result_key,
     validate,
 )
-from feature_pipeline.validation.gates import BRONZE_TRANSACTIONS, expectations_for
+from feature_pipeline.validation.expectations import expectations_for
+from feature_pipeline.validation.gates import BRONZE_TRANSACTIONS
 from fraud_platform.s3 import s3_client
 from fraud_platform.settings import S3Settings
 
@@ -68,8 +69,12 @@ def s3(stack_env: dict[str, str]) -> S3Settings:
 @pytest.fixture(scope="module")
 def good_report(spark, s3: S3Settings) -> ValidationReport:
     return validate(
-        _frame(spark, _transactions()), "bronze_transactions",
-        expected_rows=ROWS, window_end=WINDOW_END, s3=s3, run_id="good",
+        _frame(spark, _transactions()),
+        "bronze_transactions",
+        expected_rows=ROWS,
+        window_end=WINDOW_END,
+        s3=s3,
+        run_id="good",
     )
 
 
@@ -80,16 +85,25 @@ def bad_report(spark, s3: S3Settings) -> ValidationReport:
     rows[5]["card_id"] = None
     rows[8]["amount"] = -4.5
     return validate(
-        _frame(spark, rows), "bronze_transactions",
-        expected_rows=ROWS, window_end=WINDOW_END, s3=s3, run_id="bad",
+        _frame(spark, rows),
+        "bronze_transactions",
+        expected_rows=ROWS,
+        window_end=WINDOW_END,
+        s3=s3,
+        run_id="bad",
     )
 
 
 def test_good_bronze_frame_passes(spark, good_report: ValidationReport) -> None:
-    expected = len(expectations_for(
-        BRONZE_TRANSACTIONS, GateThresholds(), schema=_frame(spark, _transactions(1)).schema,
-        expected_rows=ROWS, window_end=WINDOW_END,
-    ))
+    expected = len(
+        expectations_for(
+            BRONZE_TRANSACTIONS,
+            GateThresholds(),
+            schema=_frame(spark, _transactions(1)).schema,
+            expected_rows=ROWS,
+            window_end=WINDOW_END,
+        )
+    )
     assert good_report.success, good_report.summary()
     assert good_report.statistics["evaluated"] == expected >= 15
     assert good_report.statistics["successful"] == expected
@@ -99,8 +113,9 @@ def test_good_bronze_frame_passes(spark, good_report: ValidationReport) -> None:
     assert json.loads(json.dumps(good_report.as_dict()))["gate"] == "bronze_transactions"
 
 
-def test_results_and_data_docs_are_stored_on_s3(good_report: ValidationReport,
-                                                 s3: S3Settings) -> None:
+def test_results_and_data_docs_are_stored_on_s3(
+    good_report: ValidationReport, s3: S3Settings
+) -> None:
     key = result_key(s3, "bronze_transactions", "good")
     assert good_report.result_uri == f"s3://{s3.bucket}/{key}"
     body = s3_client(s3).get_object(Bucket=s3.bucket, Key=key)["Body"].read()
@@ -129,21 +144,28 @@ def test_broken_rows_fail_with_named_failures(bad_report: ValidationReport) -> N
 
 def test_row_count_and_freshness_outside_tolerance_fail(spark, s3: S3Settings) -> None:
     report = validate(
-        _frame(spark, _transactions()), "bronze_transactions",
+        _frame(spark, _transactions()),
+        "bronze_transactions",
         expected_rows=ROWS + 5,  # 20 rows against [23.75, 26.25]
         window_end=WINDOW_END + timedelta(days=3),  # newest event 3 days before the end
-        s3=s3, run_id="volume",
+        s3=s3,
+        run_id="volume",
     )
     assert not report.success
     assert report.statistics["unsuccessful"] == 2
-    assert any(f.startswith("[volume] expect_table_row_count_to_be_between") and "observed 20"
-               in f for f in report.failures), report.failures
-    assert any(f.startswith("[freshness] expect_column_max_to_be_between(event_timestamp)")
-               for f in report.failures), report.failures
+    assert any(
+        f.startswith("[volume] expect_table_row_count_to_be_between") and "observed 20" in f
+        for f in report.failures
+    ), report.failures
+    assert any(
+        f.startswith("[freshness] expect_column_max_to_be_between(event_timestamp)")
+        for f in report.failures
+    ), report.failures
 
 
-def test_enforce_raises_with_the_summary(good_report: ValidationReport,
-                                         bad_report: ValidationReport) -> None:
+def test_enforce_raises_with_the_summary(
+    good_report: ValidationReport, bad_report: ValidationReport
+) -> None:
     assert enforce(good_report) is good_report
     with pytest.raises(ValidationGateError) as raised:
         enforce(bad_report)
@@ -159,8 +181,16 @@ def test_feature_gate_checks_compound_key_and_exact_count(spark, s3: S3Settings)
     for i in range(6):
         counts = [i + 1, i + 2, i + 3]
         frauds = [0, 1, 1]
-        rows.append((f"m-{i % 2}", WINDOW_START + timedelta(hours=i // 2 * 2), created,
-                     *counts, *frauds, *(f / c for f, c in zip(frauds, counts, strict=True))))
+        rows.append(
+            (
+                f"m-{i % 2}",
+                WINDOW_START + timedelta(hours=i // 2 * 2),
+                created,
+                *counts,
+                *frauds,
+                *(f / c for f, c in zip(frauds, counts, strict=True)),
+            )
+        )
     schema = (
         "merchant_id string, event_timestamp timestamp, created timestamp, "
         "txn_count_1d long, txn_count_7d long, txn_count_30d long, "
@@ -169,8 +199,12 @@ def test_feature_gate_checks_compound_key_and_exact_count(spark, s3: S3Settings)
     )
     rows[5] = (rows[4][0], rows[4][1], *rows[5][2:])  # a second row for one merchant instant
     report = validate(
-        spark.createDataFrame(rows, schema), "merchant_risk_features",
-        expected_rows=5, window_end=WINDOW_END, s3=s3, run_id="features",
+        spark.createDataFrame(rows, schema),
+        "merchant_risk_features",
+        expected_rows=5,
+        window_end=WINDOW_END,
+        s3=s3,
+        run_id="features",
     )
     assert not report.success
     assert {f.split("(")[0].split(":")[0] for f in report.failures} == {

@@ -22,11 +22,11 @@ import pytest
 
 START = date(2026, 3, 1)
 DAYS = 21
-END = START + timedelta(days=DAYS - 1)                 # 2026-03-21
+END = START + timedelta(days=DAYS - 1)  # 2026-03-21
 LABEL_INGEST_END = END + timedelta(days=30)
 # Train on the first ten days (validation: the last three), test on the last four.
 TRAIN_START, TRAIN_END = START, date(2026, 3, 10)
-TEST_START, TEST_END = date(2026, 3, 18), END            # a 7-day gap: the label delay
+TEST_START, TEST_END = date(2026, 3, 18), END  # a 7-day gap: the label delay
 VALIDATION_DAYS = 3
 
 _built: dict[str, dict[str, Any]] = {}
@@ -54,18 +54,22 @@ def build_feature_tables(spark, s3) -> dict[str, Any]:
     from feature_pipeline.compute import compute_features
 
     started = time.perf_counter()
-    generated = pipeline.generate(START, DAYS, n_cards=400, n_merchants=200,
-                                  fraud_rate=0.02, seed=11)
+    generated = pipeline.generate(
+        START, DAYS, n_cards=400, n_merchants=200, fraud_rate=0.02, seed=11
+    )
     for feed in (bronze.TRANSACTIONS, bronze.CARDS, bronze.MERCHANTS):
         bronze.ingest_feed(spark, feed, START, END, s3)
     bronze.ingest_feed(spark, bronze.LABELS, START, LABEL_INGEST_END, s3)
     compute_features(spark, START, END, s3)
-    return {"transactions": generated["rows_written"]["transactions"],
-            "seconds": round(time.perf_counter() - started, 1)}
+    return {
+        "transactions": generated["rows_written"]["transactions"],
+        "seconds": round(time.perf_counter() - started, 1),
+    }
 
 
-def training_environment(stack_env: dict[str, str], spark, tmp_path_factory
-                         ) -> Iterator[TrainingEnv]:
+def training_environment(
+    stack_env: dict[str, str], spark, tmp_path_factory
+) -> Iterator[TrainingEnv]:
     """The training tests' environment, for a module-scoped fixture to yield from: the
     data sub-prefix, a Feast registry applied to it, a private MLflow store and model
     name. The environment is restored afterwards; tests set ``FRAUD_S3_PREFIX`` back to
@@ -80,8 +84,6 @@ def training_environment(stack_env: dict[str, str], spark, tmp_path_factory
         "MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}",
         "FRAUD_MODEL_NAME": f"fraud-detector-test-{uuid.uuid4().hex[:6]}",
         "FRAUD_MLFLOW_EXPERIMENT": f"fraud-detector-test-{uuid.uuid4().hex[:6]}",
-        # A few hundred rows per key: one Feast call holds the whole set.
-        "FRAUD_TRAINING_BATCH_ROWS": "50000",
     }
     with pytest.MonkeyPatch.context() as patch:
         for key, value in env.items():
@@ -97,6 +99,11 @@ def training_environment(stack_env: dict[str, str], spark, tmp_path_factory
 def use_training_prefix(training_env: TrainingEnv, monkeypatch: pytest.MonkeyPatch) -> None:
     """Point ``FRAUD_S3_PREFIX`` at the training data for one test (after the suite's
     autouse fixture has set the test's own prefix)."""
-    for key in ("FRAUD_S3_PREFIX", "FEAST_REGISTRY_PATH", "MLFLOW_TRACKING_URI",
-                "FRAUD_MODEL_NAME", "FRAUD_MLFLOW_EXPERIMENT", "FRAUD_TRAINING_BATCH_ROWS"):
+    for key in (
+        "FRAUD_S3_PREFIX",
+        "FEAST_REGISTRY_PATH",
+        "MLFLOW_TRACKING_URI",
+        "FRAUD_MODEL_NAME",
+        "FRAUD_MLFLOW_EXPERIMENT",
+    ):
         monkeypatch.setenv(key, training_env.env[key])

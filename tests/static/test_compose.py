@@ -384,8 +384,11 @@ def test_app_configuration_points_at_the_compose_services(
     assert api["build"]["dockerfile"] == "docker/api.Dockerfile"
     assert any(p.endswith(":8080") for p in api["ports"])
     assert api["environment"]["FRAUD_API_KEY"].startswith("${FRAUD_API_KEY:?")
-    for name in ("FRAUD_MODEL_REFRESH_SECONDS", "FRAUD_BATCH_MAX_TRANSACTIONS",
-                 "FRAUD_REDIS_TIMEOUT_SECONDS"):
+    for name in (
+        "FRAUD_MODEL_REFRESH_SECONDS",
+        "FRAUD_BATCH_MAX_TRANSACTIONS",
+        "FRAUD_REDIS_TIMEOUT_SECONDS",
+    ):
         assert api["environment"][name].startswith(f"${{{name}:-"), name
     scheduler = services["airflow-scheduler"]["environment"]
     assert scheduler["FRAUD_FEATURE_SERVICE"].startswith("${FRAUD_FEATURE_SERVICE:-")
@@ -608,7 +611,9 @@ def test_airflow_image_has_spark_jars_java_and_the_locked_project() -> None:
     assert re.search(r"COPY --from=spark-jars \S+ /opt/spark-jars/", text)
     assert re.search(r"ENV .*SPARK_JARS_DIR=/opt/spark-jars", text)
     assert re.search(r"jre-headless", text), "no JRE for Spark"
-    assert "pip install --no-cache-dir --requirement /opt/fraud/requirements/lock.txt" in text
+    assert (
+        "pip install --no-cache-dir --require-hashes --requirement /opt/fraud/requirements/lock.txt"
+    ) in text
     assert "pip install --no-cache-dir --no-deps /opt/fraud" in text
     users = [rest for keyword, rest in instructions if keyword == "USER"]
     assert users[-1] == "airflow", "Airflow must not run as root"

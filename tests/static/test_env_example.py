@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings
 from feature_pipeline.validation import GateThresholds
 from fraud_platform.devstack.config import StackConfig
 from fraud_platform.settings import MLflowSettings, RedisSettings, S3Settings, SparkSettings
+from inference_pipeline.feature_log import FeatureLogSettings
 from inference_pipeline.settings import ApiSettings, ModelSettings
 from training_pipeline.settings import TrainingSettings
 
@@ -19,8 +20,16 @@ pytestmark = pytest.mark.static
 
 ENV_EXAMPLE = Path(__file__).resolve().parents[2] / ".env.example"
 SETTINGS: list[type[BaseSettings]] = [
-    S3Settings, RedisSettings, SparkSettings, MLflowSettings, GateThresholds, StackConfig,
-    TrainingSettings, ModelSettings, ApiSettings,
+    S3Settings,
+    RedisSettings,
+    SparkSettings,
+    MLflowSettings,
+    GateThresholds,
+    StackConfig,
+    TrainingSettings,
+    ModelSettings,
+    ApiSettings,
+    FeatureLogSettings,
 ]
 
 
@@ -41,7 +50,6 @@ def variables_read_by(settings: type[BaseSettings]) -> set[str]:
 def test_every_settings_variable_is_documented() -> None:
     documented = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]*)=", ENV_EXAMPLE.read_text(), re.M))
     missing = {
-        settings.__name__: sorted(variables_read_by(settings) - documented)
-        for settings in SETTINGS
+        settings.__name__: sorted(variables_read_by(settings) - documented) for settings in SETTINGS
     }
     assert {k: v for k, v in missing.items() if v} == {}

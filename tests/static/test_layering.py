@@ -32,8 +32,9 @@ def imported_roots(path: Path) -> set[str]:
 def test_feature_repo_imports_only_the_contract() -> None:
     own = {path.stem for path in FEATURE_REPO.glob("*.py")}
     allowed = own | ALLOWED_THIRD_PARTY | set(sys.stdlib_module_names) | {"fraud_platform"}
-    offending = {path.name: sorted(imported_roots(path) - allowed)
-                 for path in FEATURE_REPO.glob("*.py")}
+    offending = {
+        path.name: sorted(imported_roots(path) - allowed) for path in FEATURE_REPO.glob("*.py")
+    }
     assert {name: roots for name, roots in offending.items() if roots} == {}
 
 
@@ -46,7 +47,8 @@ def test_walker_sees_a_pipeline_import(tmp_path: Path) -> None:
 def test_import_contracts_hold() -> None:
     """The package contracts of ``pyproject.toml`` ([tool.importlinter]) are kept."""
     linter = Path(sys.executable).with_name("lint-imports")
-    result = subprocess.run([str(linter), "--no-cache"], cwd=REPO_ROOT, capture_output=True,
-                            text=True, check=False)
+    result = subprocess.run(
+        [str(linter), "--no-cache"], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stdout[-2000:]
     assert "0 broken" in result.stdout

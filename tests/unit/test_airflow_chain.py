@@ -8,7 +8,10 @@ from fraud_demo.airflow_chain import chain
 def test_the_chain_processes_the_day_in_pipeline_order() -> None:
     runs = chain(date(2026, 11, 13), {"train_days": 7})
     assert [run.dag_id for run in runs] == [
-        "00_smoke_test_stack", "feature_pipeline", "materialize_online", "training",
+        "00_smoke_test_stack",
+        "feature_pipeline",
+        "materialize_online",
+        "training",
         "batch_inference",
     ]
     # Every run is logically at the day's end, so each daily DAG's interval is the day.
@@ -19,6 +22,8 @@ def test_training_is_cut_off_at_the_day_end_not_at_the_sunday_before() -> None:
     runs = {run.dag_id: run for run in chain(date(2026, 11, 13), {"train_days": 7})}
     training = runs.pop("training")
     assert training.conf == {"train_days": 7}
-    assert training.interval == (datetime(2026, 11, 7, tzinfo=UTC),
-                                 datetime(2026, 11, 14, tzinfo=UTC))
+    assert training.interval == (
+        datetime(2026, 11, 7, tzinfo=UTC),
+        datetime(2026, 11, 14, tzinfo=UTC),
+    )
     assert [run.interval for run in runs.values()] == [None] * 4

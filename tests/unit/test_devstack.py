@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 
 from fraud_platform.devstack.config import StackConfig, load_or_create_secrets
+from fraud_platform.devstack.services import METRICS_DIR_VARIABLES, child_environment
 from fraud_platform.devstack.stack import LocalStack
 from fraud_platform.settings import RedisSettings, S3Settings
 
@@ -22,7 +23,8 @@ def test_secrets_are_generated_once_and_private(tmp_path: Path) -> None:
     path.write_text("".join(f"{k}={v}\n" for k, v in first.items() if k != "FRAUD_API_KEY"))
     upgraded = load_or_create_secrets(path)
     assert {k: v for k, v in upgraded.items() if k != "FRAUD_API_KEY"} == {
-        k: v for k, v in first.items() if k != "FRAUD_API_KEY"}
+        k: v for k, v in first.items() if k != "FRAUD_API_KEY"
+    }
     assert upgraded["FRAUD_API_KEY"] != first["FRAUD_API_KEY"]
     assert load_or_create_secrets(path) == upgraded
 
@@ -58,3 +60,22 @@ def test_stale_pid_file_is_ignored(tmp_path: Path) -> None:
     stack.redis.pid_file.write_text("not-a-pid")
     assert stack.redis.pid() is None
     assert stack.redis.stop() is False
+
+
+def test_services_keep_metric_folders_of_their_own(tmp_path: Path, monkeypatch) -> None:
+    """A metrics folder set in this process (Feast sets one on import) is not handed to
+    the servers it starts; the API gets its own, emptied of an earlier server's files."""
+    for variable in METRICS_DIR_VARIABLES:
+        monkeypatch.setenv(variable, str(tmp_path / "parent"))
+    monkeypatch.setenv("FRAUD_KEPT", "1")
+    inherited = child_environment({"EXTRA": "2"})
+    assert not set(METRICS_DIR_VARIABLES) & set(inherited)
+    assert (inherited["FRAUD_KEPT"], inherited["EXTRA"]) == ("1", "2")
+
+    api = LocalStack(StackConfig(dir=tmp_path / ".local")).api
+    api.metrics_dir.mkdir(parents=True)
+    (api.metrics_dir / "gauge_livemax_1.db").write_bytes(b"stale")
+    api.prepare()
+    assert list(api.metrics_dir.iterdir()) == []
+    env = child_environment(api.env)
+    assert {env[v] for v in METRICS_DIR_VARIABLES} == {str(api.metrics_dir)}

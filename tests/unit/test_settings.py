@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from fraud_platform.settings import RedisSettings, S3Settings, SparkSettings
-from fraud_platform.spark import s3a_conf
+from fraud_platform.spark import executor_conf, s3a_conf
 
 
 def test_redis_connection_string_in_feast_format(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -14,7 +14,11 @@ def test_redis_connection_string_in_feast_format(monkeypatch: pytest.MonkeyPatch
     settings = RedisSettings()
     assert (settings.host, settings.port) == ("cache.internal", 6380)
     assert settings.client_kwargs() == {
-        "host": "cache.internal", "port": 6380, "password": "r9x", "ssl": True, "db": 2,
+        "host": "cache.internal",
+        "port": 6380,
+        "password": "r9x",
+        "ssl": True,
+        "db": 2,
     }
 
 
@@ -57,8 +61,12 @@ def test_s3_endpoint_prefers_the_s3_specific_variable(monkeypatch: pytest.Monkey
 def test_s3_client_kwargs_without_keys_use_the_default_chain(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for var in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID",
-                "AWS_SECRET_ACCESS_KEY"):
+    for var in (
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
     assert S3Settings().client_kwargs() == {"region_name": "eu-west-1"}
@@ -81,3 +89,40 @@ def test_spark_defaults_to_local_mode(monkeypatch: pytest.MonkeyPatch) -> None:
     assert SparkSettings().master == "local[*]"
     monkeypatch.setenv("SPARK_MASTER", "spark://spark-master:7077")
     assert SparkSettings().master == "spark://spark-master:7077"
+
+
+def test_executor_size_is_set_only_where_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SPARK_EXECUTOR_MEMORY", raising=False)
+    monkeypatch.delenv("SPARK_EXECUTOR_CORES", raising=False)
+    assert executor_conf(SparkSettings()) == {}
+    monkeypatch.setenv("SPARK_EXECUTOR_MEMORY", "1g")
+    monkeypatch.setenv("SPARK_EXECUTOR_CORES", "1")
+    assert executor_conf(SparkSettings()) == {
+        "spark.executor.memory": "1g",
+        "spark.executor.cores": "1",
+    }
+
+
+def test_placeholder_secrets_are_refused_outside_the_local_stack(monkeypatch) -> None:
+    from inference_pipeline.settings import ApiSettings
+
+    monkeypatch.setenv("REDIS_CONNECTION_STRING", "redis:6379,password=change-me-redis")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "change-me-app-secret-key")
+    monkeypatch.setenv("FRAUD_API_KEY", "CHANGE_ME")
+    for environment in ("compose", "production"):
+        monkeypatch.setenv("FRAUD_ENVIRONMENT", environment)
+        for settings, variable in (
+            (RedisSettings, "REDIS_CONNECTION_STRING"),
+            (S3Settings, "AWS_SECRET_ACCESS_KEY"),
+            (ApiSettings, "FRAUD_API_KEY"),
+        ):
+            with pytest.raises(ValidationError, match=variable):
+                settings()
+    monkeypatch.setenv("FRAUD_ENVIRONMENT", "local")
+    assert RedisSettings().port == 6379 and ApiSettings().api_key
+
+
+def test_real_secrets_pass_anywhere(monkeypatch) -> None:
+    monkeypatch.setenv("FRAUD_ENVIRONMENT", "production")
+    monkeypatch.setenv("REDIS_CONNECTION_STRING", "redis:6379,password=r0a1b2c3")
+    assert RedisSettings().client_kwargs()["password"] == "r0a1b2c3"

@@ -48,6 +48,10 @@ resource "aws_lb_target_group" "api" {
   vpc_id               = var.vpc_id
   deregistration_delay = 15
 
+  # Readiness of this task: a model is loaded. /readyz does not fail when Redis is down
+  # (a shared dependency: failing every task's check would drain and replace the whole
+  # fleet, which would come back cold); scoring answers 503 meanwhile. The container's
+  # own health check (liveness, restart on failure) is /healthz, below.
   health_check {
     path                = "/readyz"
     matcher             = "200"
@@ -73,6 +77,17 @@ resource "aws_lb_listener" "https" {
 
 # ----------------------------------------------------------------------------- WAF
 
+locals {
+  # The per-IP rate rule, derived from the load the service is sized for: one client (a
+  # processor behind one NAT address) may send the whole target rate for the rule's
+  # 5-minute window with 50 % headroom; more than that is abuse, not traffic we planned.
+  # Default 1000 requests/s -> 450,000 per 5 minutes (the rule used to be 20,000: 67/s).
+  rate_limit_per_5min = ceil(var.target_rps * 300 * 1.5)
+  # The API's body cap (inference_pipeline/settings.py: 1 KiB per transaction of the
+  # largest batch, plus 1 KiB), for the record; the API enforces it with a 413.
+  body_limit_bytes = var.batch_max_txns * 1024 + 1024
+}
+
 resource "aws_wafv2_web_acl" "this" {
   name        = "${var.name}-api"
   description = "Scoring API: AWS managed rules and a per-IP rate limit"
@@ -92,6 +107,16 @@ resource "aws_wafv2_web_acl" "this" {
       managed_rule_group_statement {
         vendor_name = "AWS"
         name        = "AWSManagedRulesCommonRuleSet"
+        # This rule blocks bodies over 8 KB: batches of more than about 40 transactions,
+        # which the API accepts up to local.body_limit_bytes. An ALB's WAF inspects only
+        # the first 8 KB of a body, so it cannot enforce a larger cap: the API does, with a
+        # 413 before the body is read or the key checked. Counted, not blocked.
+        rule_action_override {
+          name = "SizeRestrictions_BODY"
+          action_to_use {
+            count {}
+          }
+        }
       }
     }
     visibility_config {
@@ -155,7 +180,7 @@ resource "aws_wafv2_web_acl" "this" {
     }
     statement {
       rate_based_statement {
-        limit              = var.rate_limit_per_5min
+        limit              = local.rate_limit_per_5min
         aggregate_key_type = "IP"
       }
     }

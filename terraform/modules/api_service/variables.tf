@@ -89,8 +89,13 @@ variable "deletion_protection" {
   type        = bool
 }
 
-variable "rate_limit_per_5min" {
-  description = "Requests per client IP per 5 minutes before the WAF blocks."
+variable "target_rps" {
+  description = "Sustained requests per second the service is sized for (all clients); the per-IP rate rule is derived from it."
+  type        = number
+}
+
+variable "batch_max_txns" {
+  description = "Most transactions per batch request (FRAUD_BATCH_MAX_TRANSACTIONS); the API's body cap follows from it."
   type        = number
 }
 

@@ -29,11 +29,20 @@ from feature_pipeline.generate.transactions import enforce_travel_times
 from fraud_platform.settings import S3Settings
 
 TRANSACTION_COLUMNS = [
-    "transaction_id", "card_id", "merchant_id", "amount", "currency", "merchant_category",
-    "channel", "latitude", "longitude", "event_timestamp",
+    "transaction_id",
+    "card_id",
+    "merchant_id",
+    "amount",
+    "currency",
+    "merchant_category",
+    "channel",
+    "latitude",
+    "longitude",
+    "event_timestamp",
 ]
-SMALL = GeneratorConfig(n_cards=1_500, n_merchants=300, start_date=date(2025, 3, 3), days=21,
-                        seed=11)
+SMALL = GeneratorConfig(
+    n_cards=1_500, n_merchants=300, start_date=date(2025, 3, 3), days=21, seed=11
+)
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +85,12 @@ def _average_precision(y: np.ndarray, score: np.ndarray) -> float:
 
 def _local_hour(frame: pd.DataFrame) -> np.ndarray:
     """Local hour at the nearest city of each transaction's location."""
-    km = haversine_km(frame["latitude"].to_numpy()[:, None], frame["longitude"].to_numpy()[:, None],
-                      CITY_LAT[None, :], CITY_LON[None, :])
+    km = haversine_km(
+        frame["latitude"].to_numpy()[:, None],
+        frame["longitude"].to_numpy()[:, None],
+        CITY_LAT[None, :],
+        CITY_LON[None, :],
+    )
     offset = CITY_UTC_OFFSET_H[km.argmin(axis=1)]
     return (frame["event_timestamp"].dt.hour.to_numpy() + offset) % 24
 
@@ -99,15 +112,18 @@ def test_population_does_not_depend_on_the_window(data: GeneratedData) -> None:
     pd.testing.assert_frame_equal(next_window.merchants, data.merchants)
 
 
-def test_transactions_have_the_documented_columns_and_no_fraud_columns(
-        data: GeneratedData) -> None:
+def test_transactions_have_the_documented_columns_and_no_fraud_columns(data: GeneratedData) -> None:
     tx = data.transactions
     assert list(tx.columns) == TRANSACTION_COLUMNS
     assert set(tx["currency"].unique()) == {"EUR"}
     assert set(tx["channel"].unique()) == {"card_present", "online"}
     assert str(tx["event_timestamp"].dt.tz) == "UTC"
     assert list(data.labels.columns) == [
-        "transaction_id", "is_fraud", "label_timestamp", "fraud_scenario"]
+        "transaction_id",
+        "is_fraud",
+        "label_timestamp",
+        "fraud_scenario",
+    ]
     assert tx["card_id"].astype(str).str.fullmatch(r"c\d{6}").all()
     assert tx["merchant_id"].astype(str).str.fullmatch(r"m\d{5}").all()
     assert set(tx["card_id"].astype(str)) <= set(data.cards["card_id"])
@@ -120,12 +136,23 @@ def test_reference_data(data: GeneratedData) -> None:
     assert (cards["issue_date"] < SMALL.start_date).all()
     assert (cards["credit_limit"] >= 500).all()
     # Homes cluster around the cities: every home within 60 km of a city centre.
-    km = haversine_km(cards["home_latitude"].to_numpy()[:, None],
-                      cards["home_longitude"].to_numpy()[:, None], CITY_LAT, CITY_LON)
+    km = haversine_km(
+        cards["home_latitude"].to_numpy()[:, None],
+        cards["home_longitude"].to_numpy()[:, None],
+        CITY_LAT,
+        CITY_LON,
+    )
     assert km.min(axis=1).max() < 60
     assert 0.05 < merchants["is_online"].mean() < 0.3
-    assert {"grocery", "restaurant", "fuel", "travel", "electronics", "jewelry",
-            "online_retail"} <= set(merchants["merchant_category"])
+    assert {
+        "grocery",
+        "restaurant",
+        "fuel",
+        "travel",
+        "electronics",
+        "jewelry",
+        "online_retail",
+    } <= set(merchants["merchant_category"])
 
 
 def test_ids_unique_and_timestamps_sorted_within_the_window(data: GeneratedData) -> None:
@@ -180,8 +207,9 @@ def test_every_scenario_is_present_and_only_on_frauds(data: GeneratedData) -> No
     assert labels.loc[labels["is_fraud"] == 1, "fraud_scenario"].notna().all()
 
 
-def test_one_label_per_transaction_known_after_the_event(joined: pd.DataFrame,
-                                                         data: GeneratedData) -> None:
+def test_one_label_per_transaction_known_after_the_event(
+    joined: pd.DataFrame, data: GeneratedData
+) -> None:
     assert len(data.labels) == len(data.transactions)
     assert data.labels["transaction_id"].is_unique
     delay = joined["label_timestamp"] - joined["event_timestamp"]
@@ -201,14 +229,19 @@ def test_chargeback_delays_have_a_three_day_median_and_a_late_tail() -> None:
 # --- Realism -----------------------------------------------------------------------------
 
 
-def test_genuine_card_present_moves_are_physically_possible(data: GeneratedData,
-                                                            joined: pd.DataFrame) -> None:
+def test_genuine_card_present_moves_are_physically_possible(
+    data: GeneratedData, joined: pd.DataFrame
+) -> None:
     genuine_cp = joined[(joined["is_fraud"] == 0) & (joined["channel"] == "card_present")]
     assert _speeds_kmh(genuine_cp).max() <= 900
     # ...and yet cards do travel: some genuine card-present payments are far from home.
     homes = data.cards.astype({"card_id": str}).set_index("card_id").loc[genuine_cp["card_id"]]
-    km = haversine_km(homes["home_latitude"].to_numpy(), homes["home_longitude"].to_numpy(),
-                      genuine_cp["latitude"].to_numpy(), genuine_cp["longitude"].to_numpy())
+    km = haversine_km(
+        homes["home_latitude"].to_numpy(),
+        homes["home_longitude"].to_numpy(),
+        genuine_cp["latitude"].to_numpy(),
+        genuine_cp["longitude"].to_numpy(),
+    )
     assert 0.01 < (km > 300).mean() < 0.15
 
 
@@ -221,14 +254,16 @@ def test_few_purchases_at_night(joined: pd.DataFrame) -> None:
 
 
 def test_card_testing_is_a_burst_of_small_online_amounts_then_escalation(
-        joined: pd.DataFrame) -> None:
+    joined: pd.DataFrame,
+) -> None:
     testing = joined[joined["fraud_scenario"] == "card_testing"]
     assert (testing["channel"] == "online").all()
     for _, rows in testing.groupby("card_id"):
         small = rows[rows["amount"] <= 5]
         assert len(small) >= 1 and (small["amount"] >= 0.5).all()
         assert small["event_timestamp"].max() - small["event_timestamp"].min() <= pd.Timedelta(
-            minutes=15)
+            minutes=15
+        )
         big = rows[rows["amount"] > 5]
         assert (big["event_timestamp"] > small["event_timestamp"].max()).all()
         assert big["amount"].is_monotonic_increasing
@@ -239,11 +274,15 @@ def test_impossible_travel_implies_more_than_1000_kmh(joined: pd.DataFrame) -> N
     speeds = []
     for card, rows in joined[joined["fraud_scenario"] == "impossible_travel"].groupby("card_id"):
         first = rows.iloc[0]
-        before = card_present[(card_present["card_id"] == card) & (card_present["is_fraud"] == 0)
-                              & (card_present["event_timestamp"] < first["event_timestamp"])]
+        before = card_present[
+            (card_present["card_id"] == card)
+            & (card_present["is_fraud"] == 0)
+            & (card_present["event_timestamp"] < first["event_timestamp"])
+        ]
         prev = before.iloc[-1]
-        km = haversine_km(prev["latitude"], prev["longitude"], first["latitude"],
-                          first["longitude"])
+        km = haversine_km(
+            prev["latitude"], prev["longitude"], first["latitude"], first["longitude"]
+        )
         hours = (first["event_timestamp"] - prev["event_timestamp"]).total_seconds() / 3_600
         speeds.append(km / hours)
         assert first["channel"] == "card_present"
@@ -252,7 +291,8 @@ def test_impossible_travel_implies_more_than_1000_kmh(joined: pd.DataFrame) -> N
 
 
 def test_compromised_merchant_victims_paid_there_before_the_fraud(
-        data: GeneratedData, joined: pd.DataFrame) -> None:
+    data: GeneratedData, joined: pd.DataFrame
+) -> None:
     compromised = set(data.compromised_merchants)
     assert 1 <= len(compromised) <= 10
     visits = joined[joined["merchant_id"].astype(str).isin(compromised) & (joined["is_fraud"] == 0)]
@@ -263,12 +303,15 @@ def test_compromised_merchant_victims_paid_there_before_the_fraud(
     assert (first_fraud > first_visit.loc[first_fraud.index]).all()
 
 
-def test_account_takeover_spends_much_more_online_in_risky_categories(
-        joined: pd.DataFrame) -> None:
+def test_account_takeover_spends_much_more_online_in_risky_categories(joined: pd.DataFrame) -> None:
     takeover = joined[joined["fraud_scenario"] == "account_takeover"]
     assert (takeover["channel"] == "online").all()
     assert set(takeover["merchant_category"].astype(str)) <= {
-        "electronics", "jewelry", "online_retail", "travel"}
+        "electronics",
+        "jewelry",
+        "online_retail",
+        "travel",
+    }
     usual = joined[joined["is_fraud"] == 0].groupby("card_id")["amount"].median()
     ratio = takeover["amount"].to_numpy() / usual.loc[takeover["card_id"]].to_numpy()
     assert np.median(ratio) > 3
@@ -335,7 +378,8 @@ def test_landing_parts_partition_by_event_and_label_date(data: GeneratedData) ->
     tx_keys = [k for k in keys if "/transactions/" in k]
     assert tx_keys == [
         f"env/landing/transactions/event_date={SMALL.start_date + timedelta(d)}/part-00000.jsonl.gz"
-        for d in range(SMALL.days)]
+        for d in range(SMALL.days)
+    ]
     label_parts = [p for p in parts if p.feed == "labels"]
     assert all(p.key.endswith("/part-20250303-20250323.jsonl.gz") for p in label_parts)
     assert sum(p.table.num_rows for p in label_parts) == len(data.labels)
@@ -345,8 +389,7 @@ def test_landing_parts_partition_by_event_and_label_date(data: GeneratedData) ->
         assert (stamps.dt.strftime("%Y-%m-%d") == day).all()
 
 
-def test_jsonl_gz_round_trips_values_with_utc_z_timestamps_and_nulls(
-        data: GeneratedData) -> None:
+def test_jsonl_gz_round_trips_values_with_utc_z_timestamps_and_nulls(data: GeneratedData) -> None:
     parts = landing_parts(data, S3Settings(bucket="b"))
     tx_part = next(p for p in parts if p.feed == "transactions")
     rows = [json.loads(line) for line in gzip.decompress(jsonl_gz(tx_part.table)).splitlines()]
@@ -364,22 +407,48 @@ def test_jsonl_gz_round_trips_values_with_utc_z_timestamps_and_nulls(
 
 
 def test_jsonl_escapes_strings_and_writes_nulls() -> None:
-    table = pa.table({
-        "s": pa.array(['say "hi"', None, "back\\slash"]),
-        "plain": pa.array(["a", "b", "c"]),
-        "d": pa.array(["x", None, "y"]).dictionary_encode(),
-        "f": pa.array([1.5, float("nan"), 2.0]),
-        "b": pa.array([True, False, None]),
-        "i": pa.array([1, None, 3], type=pa.int8()),
-        "ts": pa.array([0, 86_399, None], type=pa.timestamp("s", tz="UTC")),
-        "day": pa.array([date(2025, 1, 2), None, date(2025, 1, 3)]),
-    })
+    table = pa.table(
+        {
+            "s": pa.array(['say "hi"', None, "back\\slash"]),
+            "plain": pa.array(["a", "b", "c"]),
+            "d": pa.array(["x", None, "y"]).dictionary_encode(),
+            "f": pa.array([1.5, float("nan"), 2.0]),
+            "b": pa.array([True, False, None]),
+            "i": pa.array([1, None, 3], type=pa.int8()),
+            "ts": pa.array([0, 86_399, None], type=pa.timestamp("s", tz="UTC")),
+            "day": pa.array([date(2025, 1, 2), None, date(2025, 1, 3)]),
+        }
+    )
     rows = [json.loads(line) for line in gzip.decompress(jsonl_gz(table)).splitlines()]
     assert rows == [
-        {"s": 'say "hi"', "plain": "a", "d": "x", "f": 1.5, "b": True, "i": 1,
-         "ts": "1970-01-01T00:00:00Z", "day": "2025-01-02"},
-        {"s": None, "plain": "b", "d": None, "f": None, "b": False, "i": None,
-         "ts": "1970-01-01T23:59:59Z", "day": None},
-        {"s": "back\\slash", "plain": "c", "d": "y", "f": 2.0, "b": None, "i": 3,
-         "ts": None, "day": "2025-01-03"},
+        {
+            "s": 'say "hi"',
+            "plain": "a",
+            "d": "x",
+            "f": 1.5,
+            "b": True,
+            "i": 1,
+            "ts": "1970-01-01T00:00:00Z",
+            "day": "2025-01-02",
+        },
+        {
+            "s": None,
+            "plain": "b",
+            "d": None,
+            "f": None,
+            "b": False,
+            "i": None,
+            "ts": "1970-01-01T23:59:59Z",
+            "day": None,
+        },
+        {
+            "s": "back\\slash",
+            "plain": "c",
+            "d": "y",
+            "f": 2.0,
+            "b": None,
+            "i": 3,
+            "ts": None,
+            "day": "2025-01-03",
+        },
     ]

@@ -11,14 +11,12 @@ import pytest
 
 from training_pipeline import metrics
 from training_pipeline.evaluate import (
-    ThresholdTargets,
     TimeSplit,
-    choose_thresholds,
     in_window,
     prequential_splits,
-    threshold_for_share,
-    time_split,
+    windows_ending,
 )
+from training_pipeline.thresholds import ThresholdTargets, choose_thresholds, threshold_for_share
 from training_pipeline.train import AmountRule, model_features
 
 # Four rows: ranked 0.8 (fraud), 0.4 (genuine), 0.35 (fraud), 0.1 (genuine).
@@ -69,9 +67,14 @@ def test_nan_scores_are_refused() -> None:
 def card_day_frame() -> pd.DataFrame:
     rows = [
         # day 1: A is compromised (its second transaction), B is not, C is.
-        ("d1", "A", 0.9, 0), ("d1", "A", 0.1, 1), ("d1", "B", 0.8, 0), ("d1", "C", 0.7, 1),
+        ("d1", "A", 0.9, 0),
+        ("d1", "A", 0.1, 1),
+        ("d1", "B", 0.8, 0),
+        ("d1", "C", 0.7, 1),
         # day 2: D and E compromised, F not.
-        ("d2", "D", 0.95, 1), ("d2", "E", 0.5, 1), ("d2", "F", 0.1, 0),
+        ("d2", "D", 0.95, 1),
+        ("d2", "E", 0.5, 1),
+        ("d2", "F", 0.1, 0),
         # day 3: one card only, genuine.
         ("d3", "G", 0.99, 0),
     ]
@@ -90,22 +93,30 @@ def test_card_precision_at_k_per_day() -> None:
 
 
 def test_card_precision_breaks_ties_by_card_id() -> None:
-    frame = pd.DataFrame({"day": ["d1", "d1"], "card_id": ["Z", "A"], "score": [0.5, 0.5],
-                          "is_fraud": [0, 1]})
+    frame = pd.DataFrame(
+        {"day": ["d1", "d1"], "card_id": ["Z", "A"], "score": [0.5, 0.5], "is_fraud": [0, 1]}
+    )
     assert metrics.card_precision_at_k(frame, k=1) == 1.0
 
 
 def test_metric_table_names_its_metrics() -> None:
     frame = card_day_frame().assign(probability=lambda f: f["score"].clip(0, 1))
     table = metrics.metric_table(frame, "score", "probability", k=2)
-    assert set(table) == {"roc_auc", "average_precision", "recall_at_0.01_fpr",
-                          "card_precision_at_2", "brier"}
+    assert set(table) == {
+        "roc_auc",
+        "average_precision",
+        "recall_at_0.01_fpr",
+        "card_precision_at_2",
+        "brier",
+    }
     assert table["card_precision_at_2"] == pytest.approx(0.5)
 
 
 def test_json_safe_turns_nan_into_none() -> None:
     assert metrics.json_safe({"a": float("nan"), "b": [np.float32(0.5), np.int64(2)]}) == {
-        "a": None, "b": [0.5, 2]}
+        "a": None,
+        "b": [0.5, 2],
+    }
 
 
 # --- Thresholds -------------------------------------------------------------------------
@@ -116,18 +127,22 @@ SV = np.array([0.95, 0.9, 0.85, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2])
 
 
 def test_threshold_for_share_never_exceeds_the_share() -> None:
-    assert threshold_for_share(SV, 0.2) == 0.9       # flags 2 of 10
-    assert threshold_for_share(SV, 0.25) == 0.9      # 2.5 rows: still 2
+    assert threshold_for_share(SV, 0.2) == 0.9  # flags 2 of 10
+    assert threshold_for_share(SV, 0.25) == 0.9  # 2.5 rows: still 2
     tied = np.array([0.9, 0.9, 0.5, 0.1])
-    assert threshold_for_share(tied, 0.5) == 0.9     # the tie flags 2 of 4
-    above_all = threshold_for_share(tied, 0.25)      # 1 row allowed, the tie is 2
+    assert threshold_for_share(tied, 0.5) == 0.9  # the tie flags 2 of 4
+    above_all = threshold_for_share(tied, 0.25)  # 1 row allowed, the tie is 2
     assert above_all > 0.9 and (tied >= above_all).sum() == 0
 
 
 def test_decline_is_the_lowest_threshold_at_target_precision() -> None:
-    t = choose_thresholds(YV, SV, ThresholdTargets(decline_precision=0.9,
-                                                   decline_max_share=0.2,
-                                                   review_recall=1.0, review_max_share=0.5))
+    t = choose_thresholds(
+        YV,
+        SV,
+        ThresholdTargets(
+            decline_precision=0.9, decline_max_share=0.2, review_recall=1.0, review_max_share=0.5
+        ),
+    )
     # Precision: 0.95 -> 1, 0.9 -> 2/2, 0.85 -> 2/3: the lowest at >= 0.9 is 0.9.
     assert t.decline == 0.9 and t.decline_precision_met
     # Recall 3/3 first at 0.8 (flags 4 rows, within the 5-row cap).
@@ -137,25 +152,33 @@ def test_decline_is_the_lowest_threshold_at_target_precision() -> None:
     assert t.achieved["review_or_decline_recall"] == 1.0
     assert t.achieved["review_or_decline_share"] == pytest.approx(0.4)
     assert list(t.decide(np.array([0.99, 0.9, 0.85, 0.8, 0.1]))) == [
-        "decline", "decline", "review", "review", "approve"]
+        "decline",
+        "decline",
+        "review",
+        "review",
+        "approve",
+    ]
 
 
 def test_caps_raise_the_thresholds() -> None:
-    t = choose_thresholds(YV, SV, ThresholdTargets(decline_precision=0.9,
-                                                   decline_max_share=0.1,
-                                                   review_recall=1.0, review_max_share=0.3))
-    assert t.decline == 0.95            # one row at most
-    assert t.review == 0.85             # three rows at most: recall 2/3 only
+    t = choose_thresholds(
+        YV,
+        SV,
+        ThresholdTargets(
+            decline_precision=0.9, decline_max_share=0.1, review_recall=1.0, review_max_share=0.3
+        ),
+    )
+    assert t.decline == 0.95  # one row at most
+    assert t.review == 0.85  # three rows at most: recall 2/3 only
     assert not t.review_recall_met
     assert t.achieved["review_or_decline_recall"] == pytest.approx(2 / 3)
 
 
 def test_unreachable_precision_falls_back_to_the_share_cap() -> None:
     y = np.array([0, 1, 0, 1, 0, 0, 0, 0, 0, 0])
-    t = choose_thresholds(y, SV, ThresholdTargets(decline_precision=0.9,
-                                                  decline_max_share=0.2))
+    t = choose_thresholds(y, SV, ThresholdTargets(decline_precision=0.9, decline_max_share=0.2))
     assert not t.decline_precision_met
-    assert t.decline == 0.9             # the top 20%
+    assert t.decline == 0.9  # the top 20%
     assert t.review <= t.decline
 
 
@@ -163,13 +186,18 @@ def test_unreachable_precision_falls_back_to_the_share_cap() -> None:
 
 
 def test_split_from_days_has_the_label_delay_as_gap() -> None:
-    split = TimeSplit.from_days(date(2026, 9, 1), date(2026, 9, 20), date(2026, 9, 28),
-                                date(2026, 10, 4), validation_days=3,
-                                min_gap=timedelta(days=7))
+    split = TimeSplit.from_days(
+        date(2026, 9, 1),
+        date(2026, 9, 20),
+        date(2026, 9, 28),
+        date(2026, 10, 4),
+        validation_days=3,
+        min_gap=timedelta(days=7),
+    )
     utc = lambda *a: datetime(*a, tzinfo=UTC)  # noqa: E731
     assert split.train_start == utc(2026, 9, 1)
     assert split.validation_start == utc(2026, 9, 18)
-    assert split.train_end == utc(2026, 9, 21)          # end day included
+    assert split.train_end == utc(2026, 9, 21)  # end day included
     assert split.test_start == utc(2026, 9, 28)
     assert split.test_end == utc(2026, 10, 5)
     assert split.gap == timedelta(days=7)
@@ -178,13 +206,26 @@ def test_split_from_days_has_the_label_delay_as_gap() -> None:
 
 def test_a_gap_shorter_than_the_label_delay_is_refused() -> None:
     with pytest.raises(ValueError, match="label delay"):
-        TimeSplit.from_days(date(2026, 9, 1), date(2026, 9, 20), date(2026, 9, 27),
-                            date(2026, 10, 4), min_gap=timedelta(days=7))
+        TimeSplit.from_days(
+            date(2026, 9, 1),
+            date(2026, 9, 20),
+            date(2026, 9, 27),
+            date(2026, 10, 4),
+            min_gap=timedelta(days=7),
+        )
+
+
+def time_split(
+    cutoff: date, train_days: int, test_days: int, label_delay: timedelta = timedelta(days=7)
+) -> TimeSplit:
+    """The split of a model trained at midnight of ``cutoff``."""
+    last = cutoff + timedelta(days=test_days - 1)
+    days = windows_ending(last, test_days, label_delay, train_days=train_days)
+    return TimeSplit.from_days(**days, validation_days=3, min_gap=label_delay)
 
 
 def test_time_split_from_a_cutoff() -> None:
-    split = time_split(date(2026, 10, 1), train_days=14, test_days=7,
-                       label_delay=timedelta(days=7))
+    split = time_split(date(2026, 10, 1), train_days=14, test_days=7, label_delay=timedelta(days=7))
     assert split.train_start == datetime(2026, 9, 10, tzinfo=UTC)
     assert split.train_end == datetime(2026, 9, 24, tzinfo=UTC)
     assert split.train_end - split.train_start == timedelta(days=14)
@@ -192,8 +233,9 @@ def test_time_split_from_a_cutoff() -> None:
     assert split.test_start == datetime(2026, 10, 1, tzinfo=UTC)
     assert split.test_end == datetime(2026, 10, 8, tzinfo=UTC)
     # A delay in hours is rounded up to whole days.
-    assert time_split(date(2026, 10, 1), 14, 7,
-                      label_delay=timedelta(days=6, hours=1)).gap == timedelta(days=7)
+    assert time_split(
+        date(2026, 10, 1), 14, 7, label_delay=timedelta(days=6, hours=1)
+    ).gap == timedelta(days=7)
 
 
 def test_prequential_folds_are_earlier_copies_of_the_split() -> None:
@@ -205,12 +247,18 @@ def test_prequential_folds_are_earlier_copies_of_the_split() -> None:
 
 
 def test_in_window_is_half_open() -> None:
-    ts = pd.to_datetime(["2026-09-30T23:59:59Z", "2026-10-01T00:00:00Z",
-                         "2026-10-07T23:59:59.999999Z", "2026-10-08T00:00:00Z"],
-                        utc=True, format="ISO8601")
+    ts = pd.to_datetime(
+        [
+            "2026-09-30T23:59:59Z",
+            "2026-10-01T00:00:00Z",
+            "2026-10-07T23:59:59.999999Z",
+            "2026-10-08T00:00:00Z",
+        ],
+        utc=True,
+        format="ISO8601",
+    )
     frame = pd.DataFrame({"transaction_timestamp": ts, "i": range(4)})
-    kept = in_window(frame, datetime(2026, 10, 1, tzinfo=UTC),
-                     datetime(2026, 10, 8, tzinfo=UTC))
+    kept = in_window(frame, datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 8, tzinfo=UTC))
     assert list(kept["i"]) == [1, 2]
 
 
@@ -227,7 +275,31 @@ def test_amount_rule_fits_the_best_f1_threshold() -> None:
 
 
 def test_model_features_drop_absolute_instants_and_keep_the_service_order() -> None:
-    service = ["card__txn_count_1h", "card__last_txn_timestamp", "profile__issue_timestamp",
-               "profile__credit_limit", "request__card_age_days"]
-    assert model_features(service) == ["card__txn_count_1h", "profile__credit_limit",
-                                       "request__card_age_days"]
+    service = [
+        "card__txn_count_1h",
+        "card__last_txn_timestamp",
+        "profile__issue_timestamp",
+        "profile__credit_limit",
+        "request__card_age_days",
+    ]
+    assert model_features(service) == [
+        "card__txn_count_1h",
+        "profile__credit_limit",
+        "request__card_age_days",
+    ]
+
+
+def test_windows_ending_leave_the_label_delay_out_of_training() -> None:
+    days = windows_ending(date(2026, 10, 28), 7, timedelta(days=7), train_days=28)
+    assert days == {
+        "train_start": date(2026, 9, 17),
+        "train_end": date(2026, 10, 14),
+        "test_start": date(2026, 10, 22),
+        "test_end": date(2026, 10, 28),
+    }
+    started = windows_ending(
+        date(2026, 10, 28), 2, timedelta(hours=36), first_train_day=date(2026, 10, 1)
+    )
+    assert (started["train_start"], started["train_end"]) == (date(2026, 10, 1), date(2026, 10, 24))
+    with pytest.raises(ValueError, match="exactly one"):
+        windows_ending(date(2026, 10, 28), 2)

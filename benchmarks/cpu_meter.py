@@ -1,0 +1,55 @@
+"""Cores a benchmark's phase used: by the server's process group, by the client (this
+process and the children it waited for) and by everything else on the host, read from
+``/proc`` and ``getrusage`` (Linux)."""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU seconds (user + system) of the live processes of a process group."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid:
+                total += int(fields[11]) + int(fields[12])
+    return total / _TICK
+
+
+def host_busy_seconds() -> float:
+    """CPU seconds the whole host has been busy (all but idle and iowait)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(values[:8]) - values[3] - values[4]) / _TICK
+
+
+@contextmanager
+def cpu_meter(pgid: int) -> Iterator[dict[str, float]]:
+    """Cores used during the block: by the server's process group, by this process and
+    its waited children (the client, wrk), and by everything else on the host (Redis,
+    and any other work sharing the CPU, which slows the server)."""
+
+    def snapshot() -> tuple[float, ...]:
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        client = me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+        return (time.perf_counter(), group_cpu_seconds(pgid), client, host_busy_seconds())
+
+    figures: dict[str, float] = {}
+    before = snapshot()
+    yield figures
+    wall, server, client, host = (a - b for a, b in zip(snapshot(), before, strict=True))
+    figures.update(
+        server_cores=round(server / wall, 2),
+        client_cores=round(client / wall, 2),
+        other_cores=round(max(host - server - client, 0.0) / wall, 2),
+        server_cpu_s=round(server, 2),
+    )

@@ -1,0 +1,183 @@
+"""The point-in-time training set of a split, cut into its fit, validation and test rows,
+each with its label as known when the row is used."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from fraud_platform.feast_repo import open_store
+from fraud_platform.settings import S3Settings
+from training_pipeline import dataset, evaluate, train
+from training_pipeline.evaluate import TimeSplit
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SplitFrames:
+    """The rows of one split, each with its label as known when it is used."""
+
+    fit: pd.DataFrame
+    validation: pd.DataFrame
+    test: pd.DataFrame
+
+
+def labels_as_of(
+    frame: pd.DataFrame, known_at: datetime | None, s3: S3Settings | None = None
+) -> pd.DataFrame:
+    """The rows of ``frame`` whose label was known at ``known_at``, with that label.
+
+    ``frame`` holds features for transactions labelled by some later time; a training
+    window must only see the labels known at its cutoff.
+    """
+    if known_at is None or frame.empty:
+        return frame
+    since = frame[dataset.REQUEST_TIMESTAMP].min().date()
+    known = dataset.read_labels(known_at, since=since, s3=s3)[
+        [dataset.ROW_ID, "is_fraud", "label_timestamp"]
+    ]
+    return frame.drop(columns=["is_fraud", "label_timestamp"]).merge(
+        known, on=dataset.ROW_ID, how="inner"
+    )
+
+
+def split_frames(
+    features: pd.DataFrame,
+    split: TimeSplit,
+    s3: S3Settings | None = None,
+    test_labels_known_at: datetime | None = None,
+) -> SplitFrames:
+    """Fit, validation and test rows of a split from one feature frame.
+
+    Training rows (fit and validation) carry the labels known at the split's cutoff;
+    test rows the labels known at ``test_labels_known_at`` (all labels read if None).
+    """
+    training = labels_as_of(
+        evaluate.in_window(features, split.train_start, split.train_end), split.label_cutoff, s3
+    )
+    test = labels_as_of(
+        evaluate.in_window(features, split.test_start, split.test_end), test_labels_known_at, s3
+    )
+    return SplitFrames(
+        fit=evaluate.in_window(training, split.train_start, split.validation_start),
+        validation=evaluate.in_window(training, split.validation_start, split.train_end),
+        test=test,
+    )
+
+
+def window_counts(frame: pd.DataFrame) -> dict[str, int]:
+    """Rows and labelled frauds of a window."""
+    return {"rows": len(frame), "frauds": int(frame["is_fraud"].sum())}
+
+
+def _labelled_windows(
+    splits: list[TimeSplit], known_at: datetime | None, s3: S3Settings
+) -> pd.DataFrame:
+    """Labelled transactions of every training and test window (not of the gaps)."""
+    windows = sorted(
+        {(s.train_start, s.train_end) for s in splits}
+        | {(s.test_start, s.test_end) for s in splits}
+    )
+    merged: list[list[datetime]] = []
+    for start, end in windows:
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    frames = [dataset.labelled_transactions(start, end, known_at, s3) for start, end in merged]
+    return pd.concat(frames, ignore_index=True)
+
+
+@dataclass
+class Prepared:
+    """A split with its point-in-time training set, ready to train on.
+
+    Attributes:
+        split: The windows.
+        training_set: Features of every labelled transaction of the split's windows.
+        features: The model's inputs, in order (the service's features less the
+            absolute instants, see ``train.model_features``).
+        frames: Fit, validation and test rows, each with its label as known when used.
+    """
+
+    split: TimeSplit
+    training_set: dataset.TrainingSet
+    features: list[str]
+    frames: SplitFrames
+    test_labels_mature: bool = True
+    """Whether labels are known up to a label delay (the split's gap) past the end of the
+    test window. If not, its last genuine transactions are not labelled yet and are left
+    out, which inflates the test fraud rate and flatters the metrics."""
+
+
+def labelled_for(
+    split: TimeSplit, folds: int = 0, known_at: datetime | None = None, s3: S3Settings | None = None
+) -> pd.DataFrame:
+    """Labelled transactions of the split's windows (and of its prequential folds)."""
+    return _labelled_windows(
+        [split, *evaluate.prequential_splits(split, folds)], known_at, s3 or S3Settings()
+    )
+
+
+def prepare(
+    split: TimeSplit,
+    feature_service: str | None = None,
+    folds: int = 0,
+    test_labels_known_at: datetime | None = None,
+    store: FeatureStore | None = None,
+    s3: S3Settings | None = None,
+) -> Prepared:
+    """Read the labelled transactions of the split and join the feature service to them.
+
+    Raises:
+        ValueError: if the fit, validation or test window has no labelled fraud.
+    """
+    s3 = s3 or S3Settings()
+    store = store or open_store()
+    labelled = labelled_for(split, folds, test_labels_known_at, s3)
+    training_set = dataset.historical_features(store, labelled, feature_service)
+    frames = split_frames(training_set.frame, split, s3, test_labels_known_at)
+    for name, frame in (
+        ("fit", frames.fit),
+        ("validation", frames.validation),
+        ("test", frames.test),
+    ):
+        if frame.empty or frame["is_fraud"].sum() == 0:
+            raise ValueError(f"the {name} window has no labelled fraud: widen the windows")
+    mature_at = split.test_end + split.gap
+    if test_labels_known_at is not None:
+        mature = test_labels_known_at >= mature_at
+    else:
+        # The feed is read through the end of its latest label day.
+        latest = dataset.latest_label_day(s3)
+        mature = latest is not None and evaluate.day_start(latest + timedelta(days=1)) >= mature_at
+    prepared = Prepared(
+        split, training_set, train.model_features(training_set.features), frames, mature
+    )
+    if not prepared.test_labels_mature:
+        log.warning(
+            "the labels read end before %s: the test window's last genuine "
+            "transactions are unlabelled and left out, which inflates its fraud "
+            "rate; end the test window a label delay earlier",
+            split.test_end + split.gap,
+        )
+    return prepared
+
+
+def counts(prepared: Prepared) -> dict[str, Any]:
+    """Rows of the training set (with and without features) and of each window."""
+    return {
+        **prepared.training_set.counts,
+        "fit": window_counts(prepared.frames.fit),
+        "validation": window_counts(prepared.frames.validation),
+        "test": window_counts(prepared.frames.test),
+        "test_labels_mature": prepared.test_labels_mature,
+    }
