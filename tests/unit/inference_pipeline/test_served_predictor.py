@@ -76,3 +76,33 @@ def test_a_forest_that_differs_is_not_used(monkeypatch: pytest.MonkeyPatch) -> N
 
     monkeypatch.setattr(gtil, "_predict_impl", one_ulp_off)
     assert exact_forest(trained("binary:logistic", rounds=5), 6) is None
+
+
+def test_small_batches_go_to_treelite_and_large_ones_to_xgboost(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """GTIL's cost grows with rows x trees, XGBoost's mostly does not: the split is at
+    GTIL_MAX_ROW_TREES, and both sides give the same bits."""
+    from inference_pipeline.model import GTIL_MAX_ROW_TREES
+
+    booster = trained("binary:logistic", rounds=60)
+    forest = exact_forest(booster, 6)
+    assert forest is not None and forest.trees == 60
+    model = ServedModel(
+        ref=ModelRef(name="m", version="1", alias="champion"),
+        booster=booster,
+        features=tuple(f"v__f{i}" for i in range(6)),
+        review=0.3,
+        decline=0.8,
+        plan=None,  # type: ignore[arg-type]  # prediction does not read the plan
+        forest=forest,
+    )
+    sizes: list[int] = []
+    real = forest.predict
+    monkeypatch.setattr(forest, "predict", lambda rows: sizes.append(len(rows)) or real(rows))
+    largest = GTIL_MAX_ROW_TREES // 60
+    rows = np.random.default_rng(3).normal(size=(largest + 1, 6)).astype(np.float32)
+    expected = booster.inplace_predict(rows).reshape(-1).astype(np.float64)
+    assert np.array_equal(model.predict(rows[:largest]), expected[:largest])
+    assert np.array_equal(model.predict(rows), expected)
+    assert sizes == [largest]
