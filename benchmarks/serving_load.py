@@ -1,6 +1,6 @@
 """Load generation for the serving benchmark: the transactions both servers get, their
-request bodies, the sequential client and ``wrk`` at concurrency 8 (its Lua script and the
-parsing of its summary)."""
+request bodies, the Python sequential client and ``wrk`` (one connection, and concurrency
+8: its Lua script and the parsing of its summary)."""
 
 from __future__ import annotations
 
@@ -231,10 +231,15 @@ def parse_wrk(output: str) -> dict[str, Any]:
 
 
 def run_wrk(
-    server: Server, port: int, script: Path, bodies_file: Path, seconds: int
+    server: Server,
+    port: int,
+    script: Path,
+    bodies_file: Path,
+    seconds: int,
+    connections: int = CONCURRENCY,
 ) -> dict[str, Any]:
-    """``wrk -t1 -c8 --latency`` against the server; its summary parsed."""
-    command = ["wrk", "-t1", f"-c{CONCURRENCY}", f"-d{seconds}s", "--latency"]
+    """``wrk -t1 -c<connections> --latency`` against the server; its summary parsed."""
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
     for name, value in server.headers.items():
         command += ["-H", f"{name}: {value}"]
     command += ["-s", str(script), f"http://127.0.0.1:{port}", "--", server.path, str(bodies_file)]
