@@ -164,12 +164,13 @@ def prequential_splits(
     return [shifted(split, -step * i) for i in range(folds, 0, -1)]
 
 
-def in_window(
+def window_rows(
     frame: pd.DataFrame, start: datetime, end: datetime, column: str = "transaction_timestamp"
-) -> pd.DataFrame:
-    """Rows whose transaction time lies in ``[start, end)``."""
+) -> np.ndarray:
+    """Positions of the rows whose transaction time lies in ``[start, end)`` (positions,
+    not a copy: the caller takes each window from the frame once)."""
     ts = frame[column]
-    return frame[(ts >= pd.Timestamp(start)) & (ts < pd.Timestamp(end))]
+    return np.flatnonzero(((ts >= pd.Timestamp(start)) & (ts < pd.Timestamp(end))).to_numpy())
 
 
 def evaluation_frame(frame: pd.DataFrame, scores: dict[str, np.ndarray]) -> pd.DataFrame:

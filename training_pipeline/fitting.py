@@ -63,8 +63,9 @@ def fit_and_evaluate(
     # validation rows; the model registered and tested is refit on the whole window.
     val_scores = _scores(booster, rule, frames.validation, features)
     if config.refit:
-        window = pd.concat([frames.fit, frames.validation], ignore_index=True)
-        booster, info["refit"] = train.refit_xgboost(window, features, info["trees"], config)
+        booster, info["refit"] = train.refit_xgboost(
+            [frames.fit, frames.validation], features, info["trees"], config
+        )
     test_scores = _scores(booster, rule, frames.test, features)
     val_probs = {
         MODEL: val_scores[MODEL],

@@ -76,6 +76,33 @@ def feature_matrix(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
     return frame[features].astype("float32")
 
 
+def quantized(
+    frames: list[pd.DataFrame],
+    features: list[str],
+    label: np.ndarray,
+    config: XGBConfig,
+    reference: xgb.QuantileDMatrix | None = None,
+) -> xgb.QuantileDMatrix:
+    """The rows of ``frames`` as the histogram method's input, quantized as they are read.
+
+    A ``DMatrix`` keeps every value (8 bytes each with its index) and the ``hist`` method
+    then builds its bins beside it; a ``QuantileDMatrix`` keeps only the bins, one byte a
+    value: at 7.6M rows of 48 features, about 3 GB less. Only the float32 features of the
+    frames are stacked, not the frames themselves. Validation data is binned with the
+    training data's cuts (``reference``).
+    """
+    import xgboost as xgb
+
+    data = (
+        feature_matrix(frames[0], features)
+        if len(frames) == 1
+        else pd.concat([feature_matrix(frame, features) for frame in frames], ignore_index=True)
+    )
+    return xgb.QuantileDMatrix(
+        data, label=label, missing=np.nan, nthread=config.nthread, ref=reference
+    )
+
+
 def train_xgboost(
     train: pd.DataFrame,
     validation: pd.DataFrame,
@@ -98,12 +125,8 @@ def train_xgboost(
     if positives == 0 or int(y_val.sum()) == 0:
         raise ValueError("training and validation windows both need at least one fraud")
     params = _params(config, y_train)
-    dtrain = xgb.DMatrix(
-        feature_matrix(train, features), label=y_train, missing=np.nan, nthread=config.nthread
-    )
-    dval = xgb.DMatrix(
-        feature_matrix(validation, features), label=y_val, missing=np.nan, nthread=config.nthread
-    )
+    dtrain = quantized([train], features, y_train, config)
+    dval = quantized([validation], features, y_val, config, reference=dtrain)
     history: dict[str, Any] = {}
     booster = xgb.train(
         params,
@@ -155,22 +178,20 @@ def _params(config: XGBConfig, y: np.ndarray) -> dict[str, Any]:
 
 
 def refit_xgboost(
-    frame: pd.DataFrame,
+    frames: list[pd.DataFrame],
     features: list[str],
     trees: int,
     config: XGBConfig | None = None,
     label: str = "is_fraud",
 ) -> tuple[xgb.Booster, dict[str, Any]]:
-    """Train ``trees`` trees on ``frame`` (the whole training window), without early
-    stopping: the number of trees was chosen on the validation window beforehand."""
+    """Train ``trees`` trees on the rows of ``frames`` (the whole training window), without
+    early stopping: the number of trees was chosen on the validation window beforehand."""
     import xgboost as xgb
 
     config = config or XGBConfig()
-    y = frame[label].to_numpy()
+    y = np.concatenate([frame[label].to_numpy() for frame in frames])
     params = _params(config, y)
-    matrix = xgb.DMatrix(
-        feature_matrix(frame, features), label=y, missing=np.nan, nthread=config.nthread
-    )
+    matrix = quantized(frames, features, y, config)
     booster = xgb.train(params, matrix, num_boost_round=trees, verbose_eval=False)
     info = {
         "rows": len(y),

@@ -64,3 +64,39 @@ def test_feature_names_follow_the_service() -> None:
         "card_view__txn_count_1h",
         "card_view__amount_mean_1h",
     ]
+
+
+def test_a_window_keeps_the_rows_labelled_by_its_cutoff_with_those_labels() -> None:
+    """Taken once, in the frame's order; a row unlabelled at the cutoff is left out, a
+    label changed after it is not seen."""
+    import numpy as np
+    import pandas as pd
+
+    from training_pipeline.preparation import labelled_rows
+
+    at = pd.Timestamp("2026-01-01", tz="UTC")
+    frame = pd.DataFrame(
+        {
+            "transaction_id": ["t1", "t2", "t3", "t4"],
+            "feature": [1.0, 2.0, 3.0, 4.0],
+            "is_fraud": np.array([1, 1, 0, 1], np.int8),  # the latest labels
+            "label_timestamp": [at + pd.Timedelta(days=d) for d in (9, 9, 9, 9)],
+        },
+        index=[10, 11, 12, 13],
+    )
+    known = pd.DataFrame(
+        {
+            "transaction_id": ["t4", "t3", "t1"],  # t2 not labelled yet
+            "is_fraud": np.array([0, 0, 1], np.int8),  # t4 was genuine at the cutoff
+            "label_timestamp": [at, at, at],
+        }
+    )
+    window = labelled_rows(frame, np.array([0, 1, 3]), known)
+    assert list(window["transaction_id"]) == ["t1", "t4"]
+    assert list(window["feature"]) == [1.0, 4.0]
+    assert list(window["is_fraud"]) == [1, 0] and window["is_fraud"].dtype == np.int8
+    assert list(window["label_timestamp"]) == [at, at]
+    assert list(window.index) == [0, 1]
+    assert list(frame["is_fraud"]) == [1, 1, 0, 1]  # the frame itself is not changed
+    own = labelled_rows(frame, np.array([2, 3]), None)
+    assert list(own["is_fraud"]) == [0, 1] and list(own.index) == [0, 1]

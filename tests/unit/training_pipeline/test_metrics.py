@@ -12,8 +12,8 @@ import pytest
 from training_pipeline import metrics
 from training_pipeline.evaluate import (
     TimeSplit,
-    in_window,
     prequential_splits,
+    window_rows,
     windows_ending,
 )
 from training_pipeline.thresholds import ThresholdTargets, choose_thresholds, threshold_for_share
@@ -246,7 +246,7 @@ def test_prequential_folds_are_earlier_copies_of_the_split() -> None:
     assert folds[-1].test_end == split.test_start
 
 
-def test_in_window_is_half_open() -> None:
+def test_a_window_is_half_open() -> None:
     ts = pd.to_datetime(
         [
             "2026-09-30T23:59:59Z",
@@ -258,8 +258,8 @@ def test_in_window_is_half_open() -> None:
         format="ISO8601",
     )
     frame = pd.DataFrame({"transaction_timestamp": ts, "i": range(4)})
-    kept = in_window(frame, datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 8, tzinfo=UTC))
-    assert list(kept["i"]) == [1, 2]
+    kept = window_rows(frame, datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 8, tzinfo=UTC))
+    assert list(kept) == [1, 2]
 
 
 # --- Baseline and feature order ------------------------------------------------------
