@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 app = typer.Typer(help="Training pipeline: point-in-time training set -> XGBoost -> MLflow.")
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # log lines through the bars stay one line
 
 Day = Annotated[datetime, typer.Option(formats=["%Y-%m-%d"])]
 
@@ -85,11 +85,11 @@ def run(
     register: Annotated[bool, typer.Option(help="Log to MLflow and gate the alias.")] = True,
 ) -> None:
     """Train on [train-start, train-end], test on [test-start, test-end], register."""
-    from training_pipeline import pipeline
+    from training_pipeline import pipeline, progress
     from training_pipeline.preflight import ConfigurationError
 
     known_at = test_labels_known_at.replace(tzinfo=UTC) if test_labels_known_at else None
-    with err.status("building the training set, training and evaluating..."):
+    with progress.shown(err):
         try:
             result = pipeline.run(
                 train_start.date(),

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from fraud_platform.feast_repo import open_store
 from fraud_platform.settings import S3Settings
-from training_pipeline import evaluate, metrics, preflight, registry, train
+from training_pipeline import evaluate, metrics, preflight, progress, registry, train
 from training_pipeline.evaluate import TimeSplit
 from training_pipeline.fitting import fit_and_evaluate, prequential
 from training_pipeline.preparation import Prepared, counts, labelled_for, prepare
@@ -159,17 +159,18 @@ def run(
     )
     result = _summary(split, feature_service, prepared, fitted, folds_run, checks)
     if register:
-        registered = register_model(
-            prepared,
-            fitted,
-            model_name=model_name,
-            experiment_name=experiment_name,
-            config=config,
-            card_precision_k=card_precision_k,
-            min_improvement=min_improvement,
-            store=store,
-            prequential=folds_run,
-        )
+        with progress.step("MLflow: log the run, register, champion gate"):
+            registered = register_model(
+                prepared,
+                fitted,
+                model_name=model_name,
+                experiment_name=experiment_name,
+                config=config,
+                card_precision_k=card_precision_k,
+                min_improvement=min_improvement,
+                store=store,
+                prequential=folds_run,
+            )
         result.update(_registered(registered))
     result["seconds"]["total"] = round(time.perf_counter() - started, 2)
     return metrics.json_safe(result)

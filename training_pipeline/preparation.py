@@ -13,7 +13,7 @@ import pandas as pd
 
 from fraud_platform.feast_repo import open_store
 from fraud_platform.settings import S3Settings
-from training_pipeline import dataset, evaluate, train
+from training_pipeline import dataset, evaluate, progress, train
 from training_pipeline.evaluate import TimeSplit
 
 if TYPE_CHECKING:
@@ -158,9 +158,13 @@ def prepare(
     """
     s3 = s3 or S3Settings()
     store = store or open_store()
-    labelled = labelled_for(split, folds, test_labels_known_at, s3)
-    training_set = dataset.historical_features(store, labelled, feature_service)
-    frames = split_frames(training_set.frame, split, s3, test_labels_known_at)
+    with progress.step("labelled transactions (bronze)"):
+        labelled = labelled_for(split, folds, test_labels_known_at, s3)
+    with progress.step(f"point-in-time join of {len(labelled):,} rows"):
+        training_set = dataset.historical_features(store, labelled, feature_service)
+    del labelled
+    with progress.step("fit, validation and test windows"):
+        frames = split_frames(training_set.frame, split, s3, test_labels_known_at)
     for name, frame in (
         ("fit", frames.fit),
         ("validation", frames.validation),

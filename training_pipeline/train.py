@@ -20,7 +20,11 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import pandas as pd
 
+from training_pipeline import progress
+
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import xgboost as xgb
 
 log = logging.getLogger(__name__)
@@ -76,6 +80,18 @@ def feature_matrix(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
     return frame[features].astype("float32")
 
 
+def rounds_counted(advance: Callable[[int], None]) -> xgb.callback.TrainingCallback:
+    """An XGBoost callback that advances a progress step once per boosting round."""
+    import xgboost as xgb
+
+    class Rounds(xgb.callback.TrainingCallback):
+        def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+            advance(1)
+            return False  # never stops the training
+
+    return Rounds()
+
+
 def quantized(
     frames: list[pd.DataFrame],
     features: list[str],
@@ -128,15 +144,17 @@ def train_xgboost(
     dtrain = quantized([train], features, y_train, config)
     dval = quantized([validation], features, y_val, config, reference=dtrain)
     history: dict[str, Any] = {}
-    booster = xgb.train(
-        params,
-        dtrain,
-        num_boost_round=config.num_boost_round,
-        evals=[(dtrain, "train"), (dval, "validation")],
-        early_stopping_rounds=config.early_stopping_rounds,
-        evals_result=history,
-        verbose_eval=False,
-    )
+    with progress.step("boosting (early stopping on validation)", config.num_boost_round) as on:
+        booster = xgb.train(
+            params,
+            dtrain,
+            num_boost_round=config.num_boost_round,
+            evals=[(dtrain, "train"), (dval, "validation")],
+            early_stopping_rounds=config.early_stopping_rounds,
+            evals_result=history,
+            verbose_eval=False,
+            callbacks=[rounds_counted(on)],
+        )
     best = int(booster.best_iteration)
     best_score = float(booster.best_score)
     booster = booster[: best + 1]
@@ -192,7 +210,14 @@ def refit_xgboost(
     y = np.concatenate([frame[label].to_numpy() for frame in frames])
     params = _params(config, y)
     matrix = quantized(frames, features, y, config)
-    booster = xgb.train(params, matrix, num_boost_round=trees, verbose_eval=False)
+    with progress.step("refit on the whole training window", trees) as on:
+        booster = xgb.train(
+            params,
+            matrix,
+            num_boost_round=trees,
+            verbose_eval=False,
+            callbacks=[rounds_counted(on)],
+        )
     info = {
         "rows": len(y),
         "frauds": int(y.sum()),
