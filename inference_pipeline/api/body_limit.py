@@ -11,14 +11,9 @@ with a reason, sent before routing, parsing and authentication.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
 
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from inference_pipeline.api.asgi import ASGIApp, Message, Receive, Scope, Send
 
 
 class BodyLimit:

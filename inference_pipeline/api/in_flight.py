@@ -15,13 +15,9 @@ answers without ``Retry-After`` or a reason.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from inference_pipeline.api.asgi import ASGIApp, Receive, Scope, Send
 
 LIMITED_PREFIX = "/v1/"
 """The routes that do work per request (scoring, labels, events)."""
