@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from feast.feature_view import FeatureView
     from feast.infra.registry.base_registry import BaseRegistry
     from feast.repo_config import RepoConfig
-    from feast.saved_dataset import SavedDatasetStorage
+    from feast.saved_dataset import SavedDatasetStorage, ValidationReference
 
 
 class AsofDuckDBOfflineStoreConfig(DuckDBOfflineStoreConfig):
@@ -82,7 +82,7 @@ class AsofRetrievalJob(RetrievalJob):
         metadata: RetrievalMetadata | None = None,
     ) -> None:
         super().__init__()
-        self._con = con
+        self._con: duckdb.DuckDBPyConnection | None = con
         self._sql = sql
         self._odfvs = on_demand_feature_views or []
         self._full_feature_names = full_feature_names
@@ -101,10 +101,32 @@ class AsofRetrievalJob(RetrievalJob):
         return self._metadata
 
     def _to_arrow_internal(self, timeout: int | None = None) -> pa.Table:
-        return self._con.sql(self._sql).to_arrow_table()
+        """The query's result. The connection is closed once it is fetched: DuckDB keeps
+        its buffer pool (up to ``memory_limit``) for as long as the connection lives, and
+        the caller's next step (a training set in pandas) needs that memory. A job is
+        fetched once."""
+        if self._con is None:
+            raise RuntimeError("this retrieval job was already fetched: ask the store again")
+        try:
+            return self._con.sql(self._sql).to_arrow_table()
+        finally:
+            self._con.close()
+            self._con = None
 
     def _to_df_internal(self, timeout: int | None = None) -> pd.DataFrame:
         return self._to_arrow_internal(timeout).to_pandas()
+
+    def to_df(
+        self, validation_reference: ValidationReference | None = None, timeout: int | None = None
+    ) -> pd.DataFrame:
+        """Feast's ``to_df`` (on-demand views applied to the Arrow result), converted
+        column by column, each Arrow column freed as it is converted, without Feast's
+        ``reset_index`` (a deep copy of a frame that already has a fresh index): at 7.6M
+        rows and 48 features, two fewer copies of the result (about 8 GB) at the peak."""
+        if validation_reference is not None:
+            return super().to_df(validation_reference, timeout)
+        table = self.to_arrow(timeout=timeout)
+        return table.to_pandas(self_destruct=True, split_blocks=True)
 
     def persist(
         self,
@@ -136,7 +158,7 @@ class AsofDuckDBOfflineStore(DuckDBOfflineStore):
         if not isinstance(entity_df, pd.DataFrame):
             raise TypeError("entity_df must be a pandas DataFrame (SQL is not supported)")
         event_col = infer_event_timestamp_from_entity_df(dict(entity_df.dtypes))
-        entity = entity_df.copy()
+        entity = entity_df.copy(deep=False)  # new columns only: the caller's frame is kept
         entity[event_col] = pd.to_datetime(entity[event_col], utc=True)
         entity[ROW] = range(len(entity))
         con = connect(config.offline_store)
@@ -145,6 +167,7 @@ class AsofDuckDBOfflineStore(DuckDBOfflineStore):
             first, last = entity[event_col].min(), entity[event_col].max()
         else:
             first = last = pd.Timestamp("1970-01-01", tz="UTC")
+        del entity
         sql = asof_sql(
             feature_views,
             feature_refs,

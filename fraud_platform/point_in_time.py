@@ -187,15 +187,15 @@ def historical_features(
     names = feature_names(service)
     if transactions[ROW_ID].duplicated().any():
         raise ValueError(f"{ROW_ID} must be unique in the transactions")
-    entity = entity_frame(transactions)
-    found = store.get_historical_features(
-        entity_df=entity, features=service, full_feature_names=True
-    ).to_df()
-    if len(found) != len(entity):
+    job = store.get_historical_features(
+        entity_df=entity_frame(transactions), features=service, full_feature_names=True
+    )  # the store holds the entity rows in its own form: the pandas frame is freed here
+    found = job.to_df()
+    if len(found) != len(transactions):
         raise RuntimeError(
-            f"the offline store returned {len(found)} rows for {len(entity)} entity rows"
+            f"the offline store returned {len(found)} rows for {len(transactions)} entity rows"
         )
-    del entity
+    del job
     # Features set column by column at their rows' positions, each column released from
     # the store's frame as it is moved: a merge would hold the store's frame, its column
     # selection and the merged frame at once (three copies of every feature, 11 GB at
