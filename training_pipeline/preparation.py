@@ -15,6 +15,7 @@ from fraud_platform.feast_repo import open_store
 from fraud_platform.settings import S3Settings
 from training_pipeline import dataset, evaluate, progress, train
 from training_pipeline.evaluate import TimeSplit
+from training_pipeline.preflight import ConfigurationError
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -89,6 +90,32 @@ def split_frames(
     )
 
 
+def check_windows(frames: SplitFrames) -> None:
+    """Each window can train or measure a model: it has frauds, and not only frauds.
+
+    Raises:
+        ValueError: a window has no labelled fraud.
+        ConfigurationError: a window has frauds only (its genuine labels are not known by
+            the cutoff).
+    """
+    for name, frame in (
+        ("fit", frames.fit),
+        ("validation", frames.validation),
+        ("test", frames.test),
+    ):
+        if frame.empty or frame["is_fraud"].sum() == 0:
+            raise ValueError(f"the {name} window has no labelled fraud: widen the windows")
+        if frame["is_fraud"].all():
+            # Genuine labels come a settlement window after their transaction, chargebacks
+            # sooner: too short a gap leaves a window of frauds only, and early stopping
+            # on it stops at the first tree.
+            raise ConfigurationError(
+                f"the {name} window's {len(frame):,} labelled rows are all frauds: no genuine "
+                "label of it is known by the cutoff; leave --label-delay-days at the "
+                "settlement window (7 days) and end training that much before the test"
+            )
+
+
 def window_counts(frame: pd.DataFrame) -> dict[str, int]:
     """Rows and labelled frauds of a window."""
     return {"rows": len(frame), "frauds": int(frame["is_fraud"].sum())}
@@ -154,7 +181,7 @@ def prepare(
     """Read the labelled transactions of the split and join the feature service to them.
 
     Raises:
-        ValueError: if the fit, validation or test window has no labelled fraud.
+        ValueError: a window cannot train or measure a model (see :func:`check_windows`).
     """
     s3 = s3 or S3Settings()
     store = store or open_store()
@@ -165,13 +192,7 @@ def prepare(
     del labelled
     with progress.step("fit, validation and test windows"):
         frames = split_frames(training_set.frame, split, s3, test_labels_known_at)
-    for name, frame in (
-        ("fit", frames.fit),
-        ("validation", frames.validation),
-        ("test", frames.test),
-    ):
-        if frame.empty or frame["is_fraud"].sum() == 0:
-            raise ValueError(f"the {name} window has no labelled fraud: widen the windows")
+    check_windows(frames)
     mature_at = split.test_end + split.gap
     if test_labels_known_at is not None:
         mature = test_labels_known_at >= mature_at

@@ -100,3 +100,21 @@ def test_a_window_keeps_the_rows_labelled_by_its_cutoff_with_those_labels() -> N
     assert list(frame["is_fraud"]) == [1, 1, 0, 1]  # the frame itself is not changed
     own = labelled_rows(frame, np.array([2, 3]), None)
     assert list(own["is_fraud"]) == [0, 1] and list(own.index) == [0, 1]
+
+
+def test_a_window_of_frauds_only_is_refused_with_its_fix() -> None:
+    """Labels known too early (a label delay of 0) leave the last days with chargebacks
+    only; early stopping on such a window stops at the first tree."""
+    import pandas as pd
+    import pytest
+
+    from training_pipeline.preflight import ConfigurationError
+    from training_pipeline.preparation import SplitFrames, check_windows
+
+    mixed = pd.DataFrame({"is_fraud": [0, 1, 0]})
+    check_windows(SplitFrames(fit=mixed, validation=mixed, test=mixed))
+    frauds = pd.DataFrame({"is_fraud": [1, 1]})
+    with pytest.raises(ConfigurationError, match="validation window's 2 labelled rows are all"):
+        check_windows(SplitFrames(fit=mixed, validation=frauds, test=mixed))
+    with pytest.raises(ValueError, match="test window has no labelled fraud"):
+        check_windows(SplitFrames(fit=mixed, validation=mixed, test=mixed.iloc[[0]]))
