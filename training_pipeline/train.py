@@ -143,15 +143,16 @@ def train_xgboost(
     params = _params(config, y_train)
     dtrain = quantized([train], features, y_train, config)
     dval = quantized([validation], features, y_val, config, reference=dtrain)
-    history: dict[str, Any] = {}
     with progress.step("boosting (early stopping on validation)", config.num_boost_round) as on:
+        # Validation only: early stopping reads its last metric, and evaluating the training
+        # window too (an AUC PR over every row, each round) took a third of each round:
+        # 0.31 against 0.20 s a round on 1M rows of 48 features, 2 threads.
         booster = xgb.train(
             params,
             dtrain,
             num_boost_round=config.num_boost_round,
-            evals=[(dtrain, "train"), (dval, "validation")],
+            evals=[(dval, "validation")],
             early_stopping_rounds=config.early_stopping_rounds,
-            evals_result=history,
             verbose_eval=False,
             callbacks=[rounds_counted(on)],
         )
