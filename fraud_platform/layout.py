@@ -21,6 +21,20 @@ TRANSACTIONS = "transactions"
 LABELS = "labels"
 CARDS = "cards"
 MERCHANTS = "merchants"
+TRANSACTION_FIELDS = (
+    "transaction_id",
+    "card_id",
+    "merchant_id",
+    "amount",
+    "currency",
+    "merchant_category",
+    "channel",
+    "latitude",
+    "longitude",
+    "event_timestamp",
+)
+"""The columns of a bronze transaction: what ingestion keeps of a landed one and what the
+training and scoring sets read."""
 
 # Feature tables of the silver zone, one per Feast feature view.
 CARD_TRANSACTION_FEATURES = "card_transaction_features"

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from fraud_platform import layout
 from fraud_platform.s3 import arrow_filesystem
 from fraud_platform.settings import S3Settings
 
@@ -34,18 +35,6 @@ ENTITY_OFFSET = timedelta(microseconds=1)
 """Entity rows sit this long before their transaction: the state before it."""
 REQUEST_TIMESTAMP = "transaction_timestamp"
 """The request field of the on-demand view holding the transaction's own time."""
-TRANSACTION_COLUMNS = [
-    "transaction_id",
-    "card_id",
-    "merchant_id",
-    "amount",
-    "currency",
-    "merchant_category",
-    "channel",
-    "latitude",
-    "longitude",
-    "event_timestamp",
-]
 
 
 @dataclass
@@ -115,7 +104,7 @@ def read_transactions(start: datetime, end: datetime, s3: S3Settings | None = No
         "event_date",
         start.date(),
         last_day,
-        TRANSACTION_COLUMNS,
+        list(layout.TRANSACTION_FIELDS),
         (ds.field("event_timestamp") >= pd.Timestamp(start))
         & (ds.field("event_timestamp") < pd.Timestamp(end)),
     )
