@@ -14,14 +14,15 @@ from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from inference_pipeline.api.auth import api_key_check
+from inference_pipeline.api.auth import api_key_check, key_accepted
 from inference_pipeline.api.body_limit import BodyLimit
+from inference_pipeline.api.direct_score import DirectScore
 from inference_pipeline.api.in_flight import InFlightLimit
 from inference_pipeline.api.metrics import ApiMetrics
 from inference_pipeline.api.request_id import RequestIdMiddleware
 from inference_pipeline.api.routes.events import events_router
 from inference_pipeline.api.routes.operations import operations_router
-from inference_pipeline.api.routes.scoring import scoring_router
+from inference_pipeline.api.routes.scoring import ScoreOne, scoring_router
 from inference_pipeline.api.runtime import Runtime, lifespan
 from inference_pipeline.model import ModelHolder
 from inference_pipeline.settings import ApiSettings, ModelSettings
@@ -48,6 +49,9 @@ def create_app(
         "merchant's online features and the registered champion model.",
         lifespan=lifespan(runtime, api, models, metrics, holder),
     )
+    score_one = ScoreOne(runtime, metrics)
+    # Valid single scores skip the framework (api.direct_score); the route answers the rest.
+    app.add_middleware(DirectScore, score_one=score_one, key_accepted=key_accepted(api))
     # The request id on every log line (JSON logs), and the access line.
     app.add_middleware(RequestIdMiddleware, access_log=api.access_log)
 
@@ -57,7 +61,7 @@ def create_app(
         return await request_validation_exception_handler(request, exc)
 
     authorize = api_key_check(api, metrics)
-    app.include_router(scoring_router(runtime, api, metrics, authorize))
+    app.include_router(scoring_router(runtime, api, metrics, authorize, score_one))
     app.include_router(events_router(runtime, api, metrics, authorize))
     app.include_router(operations_router(runtime, metrics))
     app.add_middleware(

@@ -15,20 +15,30 @@ from inference_pipeline.settings import ApiSettings
 API_KEY_HEADER = "X-API-Key"
 
 
+def key_accepted(api: ApiSettings) -> Callable[[bytes | None], bool]:
+    """Whether a request's key (the header's raw value, None when absent) is accepted: the
+    configured key, compared in constant time, or any when auth is explicitly disabled."""
+    expected = api.api_key.get_secret_value().encode() if api.api_key else b""
+
+    def accepted(key: bytes | None) -> bool:
+        return api.auth_disabled or (key is not None and hmac.compare_digest(key, expected))
+
+    return accepted
+
+
 def api_key_check(api: ApiSettings, metrics: ApiMetrics) -> Callable[[str | None], Awaitable[None]]:
-    """A dependency that answers 401 unless the request carries the configured key (in
-    constant time), or auth is explicitly disabled."""
+    """A dependency that answers 401 unless the request's key is accepted
+    (``key_accepted``)."""
     key_header = APIKeyHeader(
         name=API_KEY_HEADER,
         auto_error=False,
         description="Required unless FRAUD_API_AUTH_DISABLED=true.",
     )
-    expected = api.api_key.get_secret_value().encode() if api.api_key else b""
+    accepted = key_accepted(api)
 
     async def authorize(key: Annotated[str | None, Security(key_header)]) -> None:
-        if api.auth_disabled:
-            return
-        if key is None or not hmac.compare_digest(key.encode(), expected):
+        # Starlette decodes header values as Latin-1: encoding them back gives the raw bytes.
+        if not accepted(None if key is None else key.encode("latin-1")):
             metrics.errors.labels("unauthorized").inc()
             raise HTTPException(
                 401,

@@ -18,23 +18,41 @@ from inference_pipeline.redis_pipe import RedisUnavailableError
 from inference_pipeline.schemas import BatchScores, Score, Transaction
 from inference_pipeline.settings import ApiSettings
 
+JSON = "application/json"
+
+
+class ScoreOne:
+    """One transaction scored through the micro-batcher, observed and serialized: the body
+    of ``POST /v1/score``, shared by the route and ``api.direct_score``.
+
+    Raises:
+        fastapi.HTTPException: a 503 when Redis, the model or the queue cannot serve.
+    """
+
+    def __init__(self, runtime: Runtime, metrics: ApiMetrics) -> None:
+        self.runtime = runtime
+        self.metrics = metrics
+
+    async def __call__(self, transaction: Transaction) -> bytes:
+        started = time.perf_counter()
+        try:
+            result = await self.runtime.batcher.submit(transaction)
+        except (RedisUnavailableError, ModelUnavailableError, OverloadedError) as exc:
+            raise unavailable(self.metrics, exc) from exc
+        _observe(self.metrics, [result], "score", started)
+        return _json(result)
+
 
 def scoring_router(
     runtime: Runtime,
     api: ApiSettings,
     metrics: ApiMetrics,
     authorize: Callable[..., Awaitable[Any]],
+    score_one: ScoreOne,
 ) -> APIRouter:
     """The scoring routes; one transaction goes through the micro-batcher, a batch
     straight to the scorer."""
     router = APIRouter(tags=["scoring"])
-
-    def observe(scores: list[Score], endpoint: str, started: float) -> None:
-        metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
-        for score in scores:
-            metrics.decisions.labels(score.decision).inc()
-            if score.feature_age_seconds is not None:
-                metrics.feature_age.observe(score.feature_age_seconds)
 
     @router.post(
         "/v1/score",
@@ -44,13 +62,7 @@ def scoring_router(
     )
     async def score(transaction: Transaction) -> Response:
         """Score one transaction by its card's and merchant's online features."""
-        started = time.perf_counter()
-        try:
-            result = await runtime.batcher.submit(transaction)
-        except (RedisUnavailableError, ModelUnavailableError, OverloadedError) as exc:
-            raise unavailable(metrics, exc) from exc
-        observe([result], "score", started)
-        return _json(result)
+        return Response(await score_one(transaction), media_type=JSON)
 
     @router.post(
         "/v1/score/batch",
@@ -75,14 +87,22 @@ def scoring_router(
             results = await runtime.scorer.score(transactions)
         except (RedisUnavailableError, ModelUnavailableError) as exc:
             raise unavailable(metrics, exc) from exc
-        observe(results, "score_batch", started)
-        return _json(BatchScores.model_construct(scores=results))
+        _observe(metrics, results, "score_batch", started)
+        return Response(_json(BatchScores.model_construct(scores=results)), media_type=JSON)
 
     return router
 
 
-def _json(payload: Score | BatchScores) -> Response:
+def _observe(metrics: ApiMetrics, scores: list[Score], endpoint: str, started: float) -> None:
+    metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
+    for score in scores:
+        metrics.decisions.labels(score.decision).inc()
+        if score.feature_age_seconds is not None:
+            metrics.feature_age.observe(score.feature_age_seconds)
+
+
+def _json(payload: Score | BatchScores) -> bytes:
     """The response serialized once by pydantic-core. The scores are built by this module
     (not parsed input), so FastAPI's re-validation against the response model is skipped;
     the model still documents the response in the OpenAPI schema."""
-    return Response(payload.__pydantic_serializer__.to_json(payload), media_type="application/json")
+    return payload.__pydantic_serializer__.to_json(payload)
