@@ -83,10 +83,20 @@ def run(
     card_precision_k: Annotated[int, typer.Option(min=1)] = 10,
     folds: Annotated[int, typer.Option(min=0, help="Extra prequential folds.")] = 0,
     register: Annotated[bool, typer.Option(help="Log to MLflow and gate the alias.")] = True,
+    genuine_fraction: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            min_open=True,
+            help="Share of the genuine training rows boosting reads (every fraud is read).",
+        ),
+    ] = 1.0,
 ) -> None:
     """Train on [train-start, train-end], test on [test-start, test-end], register."""
     from training_pipeline import pipeline, progress
     from training_pipeline.preflight import ConfigurationError
+    from training_pipeline.train import XGBConfig
 
     known_at = test_labels_known_at.replace(tzinfo=UTC) if test_labels_known_at else None
     with progress.shown(err):
@@ -104,6 +114,7 @@ def run(
                 card_precision_k=card_precision_k,
                 folds=folds,
                 register=register,
+                config=XGBConfig(genuine_fraction=genuine_fraction),
             )
         except ConfigurationError as exc:
             # Checked before any expensive work: the setting to change, not a traceback.

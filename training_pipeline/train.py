@@ -66,6 +66,13 @@ class XGBConfig:
     training rows (the classes then weigh the same in the loss)."""
     nthread: int = 2
     seed: int = 7
+    genuine_fraction: float = 1.0
+    """Share of the genuine training rows boosting reads (drawn with ``seed``); every fraud
+    is read. Boosting's cost grows with the rows, and at a month of 10M transactions a
+    fraud is one row in hundreds: a quarter of the genuine rows cuts the time about four
+    times. The weight of a fraud follows the rows read (``scale_pos_weight``), so the
+    classes still weigh the same in the loss; the validation window is never sampled, so
+    early stopping and the thresholds see the real mix."""
     refit: bool = True
     """Refit on the whole training window (fit and validation) with the number of trees
     early stopping chose: the registered model then learns from the window's latest days,
@@ -73,6 +80,15 @@ class XGBConfig:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def sampled(frame: pd.DataFrame, config: XGBConfig, label: str = "is_fraud") -> pd.DataFrame:
+    """The rows of ``frame`` boosting reads: every fraud, and ``config.genuine_fraction``
+    of the genuine rows (all of them at 1)."""
+    if config.genuine_fraction >= 1.0:
+        return frame
+    drawn = np.random.default_rng(config.seed).random(len(frame)) < config.genuine_fraction
+    return frame[(frame[label].to_numpy() == 1) | drawn]
 
 
 def feature_matrix(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
@@ -126,7 +142,7 @@ def train_xgboost(
     config: XGBConfig | None = None,
     label: str = "is_fraud",
 ) -> tuple[xgb.Booster, dict[str, Any]]:
-    """Train on ``train``, stopping early on ``validation``.
+    """Train on ``train`` (its ``sampled`` rows), stopping early on ``validation``.
 
     Returns:
         The Booster cut at its best iteration, and ``{"best_iteration",
@@ -135,6 +151,7 @@ def train_xgboost(
     import xgboost as xgb
 
     config = config or XGBConfig()
+    train = sampled(train, config, label)
     y_train = train[label].to_numpy()
     y_val = validation[label].to_numpy()
     positives = int(y_train.sum())
@@ -166,6 +183,7 @@ def train_xgboost(
         "scale_pos_weight": float(params["scale_pos_weight"]),
         "train_rows": len(y_train),
         "train_frauds": positives,
+        "genuine_fraction": config.genuine_fraction,
         "validation_rows": len(y_val),
         "validation_frauds": int(y_val.sum()),
     }
@@ -208,6 +226,7 @@ def refit_xgboost(
     import xgboost as xgb
 
     config = config or XGBConfig()
+    frames = [sampled(frame, config, label) for frame in frames]
     y = np.concatenate([frame[label].to_numpy() for frame in frames])
     params = _params(config, y)
     matrix = quantized(frames, features, y, config)
