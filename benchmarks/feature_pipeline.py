@@ -111,7 +111,9 @@ def main(
             }
         )
     finally:
-        if not keep:
+        if keep:
+            console.print(f"kept: FRAUD_S3_PREFIX={os.environ['FRAUD_S3_PREFIX']}")
+        else:
             from fraud_platform.s3 import delete_prefix
 
             delete_prefix(s3.key() + "/", s3)

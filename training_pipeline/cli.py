@@ -86,9 +86,8 @@ def run(
     genuine_fraction: Annotated[
         float,
         typer.Option(
-            min=0.0,
+            min=0.01,
             max=1.0,
-            min_open=True,
             help="Share of the genuine training rows boosting reads (every fraud is read).",
         ),
     ] = 1.0,
