@@ -54,6 +54,10 @@ if TYPE_CHECKING:
     from feast.saved_dataset import SavedDatasetStorage, ValidationReference
 
 
+EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
+"""The time span given to the join of no entity rows."""
+
+
 class AsofDuckDBOfflineStoreConfig(DuckDBOfflineStoreConfig):
     """``offline_store:`` of ``feature_store.yaml``. S3 keys and endpoint come from the
     standard AWS variables (``fraud_platform.settings.S3Settings``), never from the file."""
@@ -67,6 +71,11 @@ class AsofDuckDBOfflineStoreConfig(DuckDBOfflineStoreConfig):
     memory_limit: StrictStr | None = None
     """DuckDB's memory limit, e.g. ``4GB`` (default: 80% of RAM); past it DuckDB spills
     to its temporary directory instead of growing."""
+    entity_rows_per_query: int = 3_000_000
+    """A point-in-time join of more entity rows runs as consecutive queries of this many
+    (in their order, each reading only the feature rows its time span needs). Not every
+    stage of a query can spill: under a 4 GB limit, 9.3M entity rows in one query failed
+    to pin memory where 7.6M passed."""
 
 
 class OwnInputsOnly:
@@ -104,13 +113,18 @@ def input_columns(view: OnDemandFeatureView) -> Iterator[str]:
 
 
 class AsofRetrievalJob(RetrievalJob):
-    """A query on the store's DuckDB connection, run when the result is asked for;
-    Feast's base class applies the on-demand views to the Arrow result."""
+    """Queries on the store's DuckDB connection, run when the result is asked for, one
+    after another, their results concatenated; Feast's base class applies the on-demand
+    views to the Arrow result.
+
+    Each query is given as its SQL and, for a point-in-time join, its slice of the entity
+    rows, registered as ``entity_rows`` while it runs.
+    """
 
     def __init__(
         self,
         con: duckdb.DuckDBPyConnection,
-        sql: str,
+        queries: list[tuple[str, pa.Table | None]],
         *,
         on_demand_feature_views: list[OnDemandFeatureView] | None = None,
         full_feature_names: bool = False,
@@ -118,7 +132,7 @@ class AsofRetrievalJob(RetrievalJob):
     ) -> None:
         super().__init__()
         self._con: duckdb.DuckDBPyConnection | None = con
-        self._sql = sql
+        self._queries = queries
         self._odfvs = on_demand_feature_views or []
         self._full_feature_names = full_feature_names
         self._metadata = metadata
@@ -142,11 +156,19 @@ class AsofRetrievalJob(RetrievalJob):
         fetched once."""
         if self._con is None:
             raise RuntimeError("this retrieval job was already fetched: ask the store again")
+        con, queries = self._con, self._queries
+        self._con, self._queries = None, []
         try:
-            return self._con.sql(self._sql).to_arrow_table()
+            results = []
+            for sql, entity_rows in queries:
+                if entity_rows is not None:
+                    con.register("entity_rows", entity_rows)
+                results.append(con.sql(sql).to_arrow_table())
+                if entity_rows is not None:
+                    con.unregister("entity_rows")
+            return results[0] if len(results) == 1 else pa.concat_tables(results)
         finally:
-            self._con.close()
-            self._con = None
+            con.close()
 
     def _to_df_internal(self, timeout: int | None = None) -> pd.DataFrame:
         return self._to_arrow_internal(timeout).to_pandas()
@@ -196,27 +218,31 @@ class AsofDuckDBOfflineStore(DuckDBOfflineStore):
         entity = entity_df.copy(deep=False)  # new columns only: the caller's frame is kept
         entity[event_col] = pd.to_datetime(entity[event_col], utc=True)
         entity[ROW] = range(len(entity))
-        con = connect(config.offline_store)
-        con.register("entity_rows", pa.Table.from_pandas(entity, preserve_index=False))
-        if len(entity):
-            first, last = entity[event_col].min(), entity[event_col].max()
-        else:
-            first = last = pd.Timestamp("1970-01-01", tz="UTC")
+        rows = pa.Table.from_pandas(entity, preserve_index=False)
+        times = entity[event_col]
         del entity
-        sql = asof_sql(
-            feature_views,
-            feature_refs,
-            config.repo_path,
-            event_col,
-            list(entity_df.columns),
-            first,
-            last,
-            full_feature_names,
-        )
+        per_query = getattr(config.offline_store, "entity_rows_per_query", len(rows)) or 1
+        queries: list[tuple[str, pa.Table | None]] = []
+        for start in range(0, max(len(rows), 1), per_query):
+            span = times.iloc[start : start + per_query]
+            first, last = (span.min(), span.max()) if len(span) else (EPOCH, EPOCH)
+            sql = asof_sql(
+                feature_views,
+                feature_refs,
+                config.repo_path,
+                event_col,
+                list(entity_df.columns),
+                first,
+                last,
+                full_feature_names,
+            )
+            queries.append((sql, rows.slice(start, per_query)))
+        del rows
+        first, last = (times.min(), times.max()) if len(times) else (EPOCH, EPOCH)
         odfvs = OnDemandFeatureView.get_requested_odfvs(feature_refs, project, registry)
         return AsofRetrievalJob(
-            con,
-            sql,
+            connect(config.offline_store),
+            queries,
             on_demand_feature_views=odfvs,
             full_feature_names=full_feature_names,
             metadata=RetrievalMetadata(
@@ -307,4 +333,4 @@ def _pull(
             f" QUALIFY row_number() OVER (PARTITION BY {', '.join(map(quote, keys))} "
             f"ORDER BY {tie_order(ts, created, features)}) = 1"
         )
-    return AsofRetrievalJob(connect(config.offline_store), sql)
+    return AsofRetrievalJob(connect(config.offline_store), [(sql, None)])

@@ -4,7 +4,8 @@ against a reference written here in plain Python (no DuckDB, no Feast).
 Cases: an entity row before, at and after a feature row; TTL expiry; ties on event time
 (broken by ``created``, then by the greatest feature values); an entity without rows; a
 null key; repeated entity rows; a source whose field mapping renames its columns; the
-latest row per key that materialization pulls.
+latest row per key that materialization pulls; the join run as one query and as
+consecutive queries of a few entity rows.
 """
 
 from __future__ import annotations
@@ -144,9 +145,10 @@ def _write(rows: list[dict[str, Any]], uri: str, split_files: bool) -> None:
         pq.write_table(part, f"{base}/event_date=2026-10-01/part-{i:05d}.parquet", filesystem=fs)
 
 
-@pytest.fixture(scope="module")
-def tiny_store(stack_env: dict[str, str], tmp_path_factory) -> Iterator[Any]:
-    """A Feast repo of two views over the tables above, on the project's offline store."""
+@pytest.fixture(scope="module", params=[3_000_000, 4], ids=["one-query", "queries-of-4-rows"])
+def tiny_store(stack_env: dict[str, str], tmp_path_factory, request) -> Iterator[Any]:
+    """A Feast repo of two views over the tables above, on the project's offline store;
+    its joins run as one query, then as consecutive queries of 4 entity rows."""
     from feast import Entity, FeatureStore, FeatureView, Field, FileSource, ValueType
     from feast.types import Float64, Int64
 
@@ -161,7 +163,7 @@ def tiny_store(stack_env: dict[str, str], tmp_path_factory) -> Iterator[Any]:
         "project: tiny\nprovider: local\n"
         f"registry:\n  registry_type: sql\n  path: sqlite:///{repo / 'registry.db'}\n"
         "offline_store:\n  type: fraud_platform.offline_store.AsofDuckDBOfflineStore\n"
-        "  s3_url_style: path\n"
+        f"  s3_url_style: path\n  entity_rows_per_query: {request.param}\n"
         f"online_store:\n  type: sqlite\n  path: {repo / 'online.db'}\n"
         "entity_key_serialization_version: 3\n"
     )
