@@ -95,6 +95,14 @@ def report(
         ("sequential wrk -c1 p50 (ms)", lambda s: s["sequential_wrk"]["p50_ms"]),
         ("sequential wrk -c1 p99 (ms)", lambda s: s["sequential_wrk"]["p99_ms"]),
         ("sequential wrk -c1 non-2xx", lambda s: s["sequential_wrk"]["non_2xx"]),
+        (
+            "sequential wrk -c1 server CPU ms/request",
+            lambda s: s["sequential_wrk"]["server_cpu_ms_per_request"],
+        ),
+        (
+            "sequential wrk -c1 Redis ms/request",
+            lambda s: s["sequential_wrk"]["redis_ms_per_request"],
+        ),
         ("sequential http.client p50 (ms)", lambda s: s["sequential"]["p50_ms"]),
         ("sequential http.client p99 (ms)", lambda s: s["sequential"]["p99_ms"]),
         ("sequential http.client mean (ms)", lambda s: s["sequential"]["mean_ms"]),

@@ -35,7 +35,9 @@ from fraud_platform.resp import encode
 if TYPE_CHECKING:
     import redis
 
-KEY_PREFIX = "fs"
+KEY_PREFIX = "es1"
+"""The keys' prefix names the layout (event state, version 1): a layout change moves it, so
+a new version never reads a state in another layout; ``backfill-events`` rebuilds it."""
 KEPT_SECONDS = 31 * 86_400
 """History kept per key: the 30-day windows plus a day for late events, which then still
 see their whole window. An event older than this behind the key's newest is ignored."""
@@ -83,6 +85,9 @@ def merchant_keys(merchant_id: str) -> tuple[str, str, str]:
 
 
 def _window_args(windows: dict[str, int]) -> list[str]:
+    # The scripts find an event's windows from the longest down: they must ascend.
+    if list(windows.values()) != sorted(set(windows.values())):
+        raise ValueError(f"windows must be given shortest first, each once: {windows}")
     return [str(len(windows)), *(str(seconds * MICROS) for seconds in windows.values())]
 
 

@@ -1,7 +1,8 @@
 -- A card's event state: read the windows as of t, then insert the transaction.
 --
 -- KEYS[1]  sorted set  transaction_id -> event instant (microseconds since the epoch)
--- KEYS[2]  hash        transaction_id -> cmsgpack(amount, merchant_id, latitude, longitude);
+-- KEYS[2]  hash        transaction_id -> cmsgpack(instant, amount, merchant_id, latitude,
+--                      longitude): the instant again, so a read needs no scores;
 --                      field "" -> the newest instant ever applied
 -- ARGV[1]  "r" read, "a" apply, "ra" both (the read comes first: it sees the state before)
 -- ARGV[2]  t, the transaction's instant (an integer string, microseconds)
@@ -33,51 +34,56 @@ local function g(x)
 end
 
 if string.find(flags, 'r', 1, true) then
-  local windows = {}
-  for i = 1, n do windows[i] = tonumber(ARGV[5 + i]) end
-  local flat = redis.call('ZRANGEBYSCORE', zkey, string.format('%d', t - windows[n]),
-                          '(' .. ARGV[2], 'WITHSCORES')
+  -- The hot path of every score, so written for it: the ids without their scores (a
+  -- score comes back as text to parse; the blob holds the instant as a number); bounds
+  -- computed once; the windows nested (ascending, checked by event_state), so an event's
+  -- windows are a suffix of them, found from the longest; the last two transactions in
+  -- locals, not a table per event. Each window adds its events in ascending order, so its
+  -- sum is the same double whatever the layout.
+  local bounds = {}
+  for i = 1, n do bounds[i] = t - tonumber(ARGV[5 + i]) end
+  local ids = redis.call('ZRANGEBYSCORE', zkey, string.format('%d', bounds[n]), '(' .. ARGV[2])
   local count, sum, max = {}, {}, {}
   for i = 1, n do count[i] = 0; sum[i] = 0.0; max[i] = false end
+  local distinct_from = t - distinct_window
   local merchants, distinct = {}, 0
-  local last, prev = nil, nil
-  local m = #flat / 2
-  local chunk = 1000
-  for first = 1, m, chunk do
-    local ids = {}
-    for j = first, math.min(m, first + chunk - 1) do ids[#ids + 1] = flat[2 * j - 1] end
-    local blobs = redis.call('HMGET', hkey, unpack(ids))
-    for k = 1, #ids do
-      local ts = tonumber(flat[2 * (first + k - 1)])
-      local amount, merchant, lat, lon = cmsgpack.unpack(blobs[k])
-      for i = 1, n do
-        if ts >= t - windows[i] then
-          count[i] = count[i] + 1
-          sum[i] = sum[i] + amount
-          if max[i] == false or amount > max[i] then max[i] = amount end
-        end
+  local last_ts, last_amount, last_lat, last_lon = nil, nil, nil, nil
+  local prev_ts, prev_lat, prev_lon = nil, nil, nil
+  local unpack_event = cmsgpack.unpack
+  for first = 1, #ids, 1000 do  -- HMGET's arguments in chunks: Lua's stack is bounded
+    local blobs = redis.call('HMGET', hkey, unpack(ids, first, math.min(#ids, first + 999)))
+    for k = 1, #blobs do
+      local ts, amount, merchant, lat, lon = unpack_event(blobs[k])
+      local i = n
+      while i >= 1 and ts >= bounds[i] do
+        count[i] = count[i] + 1
+        sum[i] = sum[i] + amount
+        if max[i] == false or amount > max[i] then max[i] = amount end
+        i = i - 1
       end
-      if ts >= t - distinct_window and not merchants[merchant] then
+      if ts >= distinct_from and not merchants[merchant] then
         merchants[merchant] = true
         distinct = distinct + 1
       end
       -- Ascending by instant, then by transaction_id: the last of an instant wins.
-      if last ~= nil and ts > last[1] then prev = last end
-      last = {ts, amount, lat, lon}
+      if last_ts ~= nil and ts > last_ts then
+        prev_ts, prev_lat, prev_lon = last_ts, last_lat, last_lon
+      end
+      last_ts, last_amount, last_lat, last_lon = ts, amount, lat, lon
     end
   end
   for i = 1, n do
     out[#out + 1] = count[i]; out[#out + 1] = g(sum[i]); out[#out + 1] = g(max[i])
   end
   out[#out + 1] = distinct
-  if last then
-    out[#out + 1] = last[1]; out[#out + 1] = g(last[2])
-    out[#out + 1] = g(last[3]); out[#out + 1] = g(last[4])
+  if last_ts ~= nil then
+    out[#out + 1] = last_ts; out[#out + 1] = g(last_amount)
+    out[#out + 1] = g(last_lat); out[#out + 1] = g(last_lon)
   else
     for _ = 1, 4 do out[#out + 1] = false end
   end
-  if prev then
-    out[#out + 1] = prev[1]; out[#out + 1] = g(prev[3]); out[#out + 1] = g(prev[4])
+  if prev_ts ~= nil then
+    out[#out + 1] = prev_ts; out[#out + 1] = g(prev_lat); out[#out + 1] = g(prev_lon)
   else
     for _ = 1, 3 do out[#out + 1] = false end
   end
@@ -94,7 +100,7 @@ if string.find(flags, 'a', 1, true) then
     if t > cutoff then
       local lat, lon = ARGV[base + 3], ARGV[base + 4]
       redis.call('ZADD', zkey, ARGV[2], id)
-      redis.call('HSET', hkey, id, cmsgpack.pack(tonumber(ARGV[base + 1]), ARGV[base + 2],
+      redis.call('HSET', hkey, id, cmsgpack.pack(t, tonumber(ARGV[base + 1]), ARGV[base + 2],
                  lat == '' and '' or tonumber(lat), lon == '' and '' or tonumber(lon)),
                  '', string.format('%d', newest))
       inserted = 1

@@ -253,9 +253,9 @@ def test_thirty_day_history_stays_bounded(server, client) -> None:
     # One event a day for 90 days: only those within 31 days of the newest are kept.
     events = [event(i, "c-long", "m-long", T0 + i * DAY) for i in range(90)]
     execute(server, [c for e in events for c in state_commands("a", e)])
-    assert client.zcard("fs:{c:c-long}:t") == 31
-    assert client.hlen("fs:{c:c-long}:e") == 32  # and the newest-instant field
-    assert client.zcard("fs:{m:m-long}:t") == 31
+    assert client.zcard("es1:{c:c-long}:t") == 31
+    assert client.hlen("es1:{c:c-long}:e") == 32  # and the newest-instant field
+    assert client.zcard("es1:{m:m-long}:t") == 31
     # An event older than the kept history is ignored, so arrival order still does not
     # matter: the state is what the in-order stream left.
     before = state_digest(client)
