@@ -80,6 +80,7 @@ from benchmarks.serving_load import (
     WRK_SCRIPT,
     Transaction,
     run_wrk,
+    run_wrk_sequential,
     sequential,
     transactions,
 )
@@ -172,10 +173,7 @@ def measure(
     workdir: Path,
     redis: Any,
 ) -> dict[str, Any]:
-    """Start the server, check one request, run the sequential and wrk loads, stop it.
-
-    The sequential wrk run also records where a request's time goes: the server's CPU and
-    Redis's own time in commands (``INFO commandstats``), per request."""
+    """Start the server, check one request, run the sequential and wrk loads, stop it."""
     bodies = [server.body(t) for t in txns]
     bodies_file = workdir / f"{server.name}-bodies.jsonl"
     bodies_file.write_bytes(b"\n".join(bodies) + b"\n")
@@ -198,16 +196,8 @@ def measure(
         # Bodies the http.client run did not send: each one a first-time state update.
         fresh = workdir / f"{server.name}-sequential-bodies.jsonl"
         fresh.write_bytes(b"\n".join(bodies[WARMUP_REQUESTS + requests :]) + b"\n")
-        redis_before = redis_usec(redis)
-        with cpu_meter(info["pid"]) as cpu:
-            figures["sequential_wrk"] = run_wrk(
-                server, port, script, fresh, sequential_seconds, connections=1
-            )
-        served = max(figures["sequential_wrk"]["requests"], 1)
-        figures["sequential_wrk"].update(
-            cpu=cpu,
-            server_cpu_ms_per_request=round(cpu["server_cpu_s"] * 1e3 / served, 3),
-            redis_ms_per_request=round((redis_usec(redis) - redis_before) / 1e3 / served, 3),
+        figures["sequential_wrk"] = run_wrk_sequential(
+            server, port, script, fresh, sequential_seconds, info["pid"], redis
         )
         console.print(f"  sequential (wrk -c1): {figures['sequential_wrk']}")
         run_wrk(server, port, script, bodies_file, WARMUP_SECONDS)
@@ -224,12 +214,6 @@ def measure(
     figures.update({key: info[key] for key in ("shutdown_s", "exit_code", "stopped_cleanly")})
     figures["log"] = log_problems(log_file)
     return figures
-
-
-def redis_usec(redis: Any) -> int:
-    """Redis's time in commands since its start, all commands (``INFO commandstats``), in
-    microseconds: the server-side share of a request, scripts included."""
-    return sum(int(stats.get("usec", 0)) for stats in redis.info("commandstats").values())
 
 
 def remove_prefix() -> None:
@@ -286,15 +270,9 @@ def main(
         results: dict[str, dict[str, Any]] = {}
         for server in servers(env, secrets.token_urlsafe(24)):
             port = free_port()
+            loads = (requests, seconds, sequential_seconds)
             results[server.name] = measure(
-                with_port(server, port),
-                port,
-                txns,
-                requests,
-                seconds,
-                sequential_seconds,
-                workdir,
-                redis,
+                with_port(server, port), port, txns, *loads, workdir, redis
             )
         conclude(figures, cards, model, results["ours"], results["feast"])
     finally:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from benchmarks import materialize as bench
+from benchmarks.cpu_meter import cpu_meter
 
 if TYPE_CHECKING:
     from benchmarks.serving_servers import Server
@@ -249,3 +250,26 @@ def run_wrk(
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
     return parse_wrk(done.stdout)
+
+
+def redis_usec(redis: Any) -> int:
+    """Redis's time in commands since its start, all commands (``INFO commandstats``), in
+    microseconds: the server-side share of a request, scripts included."""
+    return sum(int(stats.get("usec", 0)) for stats in redis.info("commandstats").values())
+
+
+def run_wrk_sequential(
+    server: Server, port: int, script: Path, bodies_file: Path, seconds: int, pid: int, redis: Any
+) -> dict[str, Any]:
+    """``run_wrk`` on one connection, with where a request's time goes: the server's CPU
+    and Redis's own time in commands, per request."""
+    before = redis_usec(redis)
+    with cpu_meter(pid) as cpu:
+        figures = run_wrk(server, port, script, bodies_file, seconds, connections=1)
+    served = max(figures["requests"], 1)
+    figures.update(
+        cpu=cpu,
+        server_cpu_ms_per_request=round(cpu["server_cpu_s"] * 1e3 / served, 3),
+        redis_ms_per_request=round((redis_usec(redis) - before) / 1e3 / served, 3),
+    )
+    return figures

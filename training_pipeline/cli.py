@@ -92,6 +92,7 @@ def run(
         ),
     ] = 1.0,
 ) -> None:
+    # long: fifteen options, each declared with its type and help; the body is one call
     """Train on [train-start, train-end], test on [test-start, test-end], register."""
     from training_pipeline import pipeline, progress
     from training_pipeline.preflight import ConfigurationError
