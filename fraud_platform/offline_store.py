@@ -40,7 +40,7 @@ from feast.infra.offline_stores.duckdb import DuckDBOfflineStore, DuckDBOfflineS
 from feast.infra.offline_stores.offline_store import RetrievalJob, RetrievalMetadata
 from feast.infra.offline_stores.offline_utils import infer_event_timestamp_from_entity_df
 from feast.on_demand_feature_view import OnDemandFeatureView
-from pydantic import StrictStr
+from pydantic import PositiveInt, StrictStr
 
 from fraud_platform.asof_sql import ROW, asof_sql, quote, scan, tie_order
 from fraud_platform.duckdb_s3 import connect
@@ -71,7 +71,7 @@ class AsofDuckDBOfflineStoreConfig(DuckDBOfflineStoreConfig):
     memory_limit: StrictStr | None = None
     """DuckDB's memory limit, e.g. ``4GB`` (default: 80% of RAM); past it DuckDB spills
     to its temporary directory instead of growing."""
-    entity_rows_per_query: int = 3_000_000
+    entity_rows_per_query: PositiveInt = 3_000_000
     """A point-in-time join of more entity rows runs as consecutive queries of this many
     (in their order, each reading only the feature rows its time span needs). Not every
     stage of a query can spill: under a 4 GB limit, 9.3M entity rows in one query failed
@@ -221,7 +221,7 @@ class AsofDuckDBOfflineStore(DuckDBOfflineStore):
         rows = pa.Table.from_pandas(entity, preserve_index=False)
         times = entity[event_col]
         del entity
-        per_query = getattr(config.offline_store, "entity_rows_per_query", len(rows)) or 1
+        per_query = config.offline_store.entity_rows_per_query
         queries: list[tuple[str, pa.Table | None]] = []
         for start in range(0, max(len(rows), 1), per_query):
             span = times.iloc[start : start + per_query]
