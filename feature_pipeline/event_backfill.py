@@ -37,7 +37,7 @@ from fraud_platform.event_state import (
     scripts,
     state_commands,
 )
-from fraud_platform.point_in_time import read_bronze, utc
+from fraud_platform.point_in_time import bronze_table, utc
 from fraud_platform.redis_client import redis_client
 from fraud_platform.settings import RedisSettings, S3Settings
 
@@ -68,31 +68,31 @@ def span_events(
     in_span = (ds.field("event_timestamp") >= pd.Timestamp(start)) & (
         ds.field("event_timestamp") < pd.Timestamp(until)
     )
-    transactions = read_bronze(
+    transactions = bronze_table(
         s3, layout.TRANSACTIONS, "event_date", start.date(), until.date(), columns, in_span
-    )
-    labels = read_bronze(
+    ).to_pandas()
+    labels = bronze_table(
         s3,
         layout.LABELS,
         "label_date",
         None,
         None,
         ["transaction_id", "is_fraud", "label_timestamp"],
-    )
+    ).to_pandas()
     labels["label_timestamp"] = utc(labels["label_timestamp"])
     labels = labels[
         (labels["is_fraud"] == 1)
         & (labels["label_timestamp"] >= start)
         & (labels["label_timestamp"] < until)
     ]
-    labelled = read_bronze(
+    labelled = bronze_table(
         s3,
         layout.TRANSACTIONS,
         "event_date",
         (start - LABEL_LOOKBACK).date(),
         until.date(),
         ["transaction_id", "merchant_id"],
-    )
+    ).to_pandas()
     labels = labels.merge(labelled.drop_duplicates("transaction_id"), on="transaction_id")
     transactions["event_timestamp"] = utc(transactions["event_timestamp"])
     return transactions, labels

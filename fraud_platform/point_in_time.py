@@ -23,6 +23,7 @@ from fraud_platform.s3 import arrow_filesystem
 from fraud_platform.settings import S3Settings
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from feast import FeatureService, FeatureStore
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ class FeatureFrame:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def read_bronze(
+def bronze_table(
     s3: S3Settings,
     table: str,
     partition: str,
@@ -66,8 +67,9 @@ def read_bronze(
     until: date | None,
     columns: list[str],
     filter_: Any = None,
-) -> pd.DataFrame:
-    """Rows of a bronze table, pruned to the ``yyyy-MM-dd`` partitions in [since, until]."""
+) -> pa.Table:
+    """Rows of a bronze table, pruned to the ``yyyy-MM-dd`` partitions in [since, until],
+    in the order of the files and their rows."""
     import pyarrow as pa
     import pyarrow.dataset as ds
 
@@ -85,7 +87,7 @@ def read_bronze(
     if until is not None:
         bound = ds.field(partition) <= until.isoformat()
         condition = bound if condition is None else condition & bound
-    return dataset.to_table(columns=columns, filter=condition).to_pandas()
+    return dataset.to_table(columns=columns, filter=condition)
 
 
 def utc(series: pd.Series) -> pd.Series:
@@ -94,22 +96,25 @@ def utc(series: pd.Series) -> pd.Series:
 
 def read_transactions(start: datetime, end: datetime, s3: S3Settings | None = None) -> pd.DataFrame:
     """Bronze transactions with ``start <= event_timestamp < end``."""
+    frame = transactions_table(start, end, s3).to_pandas()
+    frame["event_timestamp"] = utc(frame["event_timestamp"])
+    return frame
+
+
+def transactions_table(start: datetime, end: datetime, s3: S3Settings | None = None) -> pa.Table:
+    """:func:`read_transactions` as an Arrow table."""
     import pyarrow.dataset as ds
 
-    s3 = s3 or S3Settings()
-    last_day = (end - ENTITY_OFFSET).date()
-    frame = read_bronze(
-        s3,
+    return bronze_table(
+        s3 or S3Settings(),
         TRANSACTIONS,
         "event_date",
         start.date(),
-        last_day,
+        (end - ENTITY_OFFSET).date(),
         list(layout.TRANSACTION_FIELDS),
         (ds.field("event_timestamp") >= pd.Timestamp(start))
         & (ds.field("event_timestamp") < pd.Timestamp(end)),
     )
-    frame["event_timestamp"] = utc(frame["event_timestamp"])
-    return frame
 
 
 def entity_frame(transactions: pd.DataFrame) -> pd.DataFrame:

@@ -107,7 +107,9 @@ def _labels(day: date, s3: S3Settings) -> pd.DataFrame:
     an empty frame)."""
     columns = ["transaction_id", "is_fraud", "label_timestamp"]
     try:
-        frame = point_in_time.read_bronze(s3, "labels", "label_date", day, None, columns)
+        frame = point_in_time.bronze_table(
+            s3, "labels", "label_date", day, None, columns
+        ).to_pandas()
     except FileNotFoundError:
         return pd.DataFrame(columns=columns)
     return frame.sort_values("label_timestamp").drop_duplicates("transaction_id", keep="last")

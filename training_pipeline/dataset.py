@@ -59,8 +59,8 @@ from fraud_platform.point_in_time import (
     REQUEST_TIMESTAMP,
     ROW_ID,
     FeatureFrame,
-    read_bronze,
-    read_transactions,
+    bronze_table,
+    transactions_table,
     utc,
 )
 from fraud_platform.s3 import arrow_filesystem
@@ -68,6 +68,8 @@ from fraud_platform.settings import S3Settings
 from training_pipeline.settings import TrainingSettings
 
 if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
     from feast import FeatureStore
 
 log = logging.getLogger(__name__)
@@ -79,26 +81,35 @@ LABEL_COLUMNS = ["transaction_id", "is_fraud", "label_timestamp", "fraud_scenari
 # --- Reading bronze -------------------------------------------------------------------
 
 
-def read_labels(
-    known_at: datetime | None, since: date | None = None, s3: S3Settings | None = None
-) -> pd.DataFrame:
-    """Bronze labels known at ``known_at`` (``label_timestamp <= known_at``; all if None).
+LATEST_LABELS = """
+    SELECT * EXCLUDE (read_order) FROM labels
+    QUALIFY row_number() OVER (
+        PARTITION BY transaction_id ORDER BY label_timestamp DESC, read_order DESC
+    ) = 1
+"""
+"""Each transaction's latest label; of two with the same ``label_timestamp``, the one read
+last (the files' and rows' order)."""
 
-    A transaction labelled more than once keeps its latest label known by then.
+
+def labels_table(
+    known_at: datetime | None, since: date | None = None, s3: S3Settings | None = None
+) -> pa.Table:
+    """Bronze labels known at ``known_at`` (``label_timestamp <= known_at``; all if None),
+    each with its ``read_order``.
 
     Args:
         known_at: The training cutoff.
         since: Labels dated before this day are skipped (they cannot belong to
             transactions from ``since`` on: a label follows its transaction).
     """
+    import pyarrow as pa
     import pyarrow.dataset as ds
 
-    s3 = s3 or S3Settings()
     condition = None
     if known_at is not None:
         condition = ds.field("label_timestamp") <= pd.Timestamp(known_at)
-    frame = read_bronze(
-        s3,
+    table = bronze_table(
+        s3 or S3Settings(),
         LABELS,
         "label_date",
         since,
@@ -106,13 +117,17 @@ def read_labels(
         LABEL_COLUMNS,
         condition,
     )
-    frame["label_timestamp"] = utc(frame["label_timestamp"])
-    frame["is_fraud"] = frame["is_fraud"].astype(np.int8)
-    return (
-        frame.sort_values(["transaction_id", "label_timestamp"], kind="mergesort")
-        .drop_duplicates("transaction_id", keep="last")
-        .reset_index(drop=True)
-    )
+    return table.append_column("read_order", pa.array(np.arange(len(table))))
+
+
+def read_labels(
+    known_at: datetime | None, since: date | None = None, s3: S3Settings | None = None
+) -> pd.DataFrame:
+    """Bronze labels known at ``known_at``, the latest of each transaction
+    (:data:`LATEST_LABELS`), ordered by ``transaction_id``; see :func:`labels_table`."""
+    with duckdb_with(labels=labels_table(known_at, since, s3)) as con:
+        table = con.sql(f"{LATEST_LABELS} ORDER BY transaction_id").to_arrow_table()
+    return _typed(_pandas(table))
 
 
 def latest_label_day(s3: S3Settings | None = None) -> date | None:
@@ -137,6 +152,9 @@ def labelled_transactions(
 
     Transactions without a known label are left out: an unlabelled transaction is not a
     genuine one (a genuine label arrives only when the settlement window has passed).
+    The latest label of each is joined and the rows ordered in DuckDB: in pandas, on
+    string ids, the 9.3M labelled transactions of a 10M-scale training run took 3 minutes,
+    mostly sorting; in DuckDB, 34 s (docs/scale-out.md).
 
     Returns:
         One row per transaction: its bronze columns with ``event_timestamp`` renamed
@@ -144,10 +162,19 @@ def labelled_transactions(
         ``fraud_scenario``; ordered by time then id.
     """
     s3 = s3 or S3Settings()
-    transactions = read_transactions(start, end, s3)
-    labels = read_labels(labels_known_at, since=start.date(), s3=s3)
-    frame = transactions.merge(labels, on=ROW_ID, how="inner", validate="one_to_one")
-    frame = frame.rename(columns={"event_timestamp": REQUEST_TIMESTAMP})
+    transactions = transactions_table(start, end, s3)
+    labels = labels_table(labels_known_at, since=start.date(), s3=s3)
+    with duckdb_with(transactions=transactions, labels=labels) as con:
+        table = con.sql(
+            f"""
+            SELECT t.* RENAME (event_timestamp AS {REQUEST_TIMESTAMP}),
+                   l.* EXCLUDE ({ROW_ID})
+            FROM transactions t JOIN ({LATEST_LABELS}) l USING ({ROW_ID})
+            ORDER BY {REQUEST_TIMESTAMP}, {ROW_ID}
+            """
+        ).to_arrow_table()
+    frame = _pandas(table)
+    frame[REQUEST_TIMESTAMP] = utc(frame[REQUEST_TIMESTAMP])
     log.info(
         "labelled transactions %s..%s: %d of %d (labels known at %s)",
         start,
@@ -156,7 +183,32 @@ def labelled_transactions(
         len(transactions),
         labels_known_at,
     )
-    return frame.sort_values([REQUEST_TIMESTAMP, ROW_ID], kind="mergesort").reset_index(drop=True)
+    return _typed(frame)
+
+
+def duckdb_with(**tables: pa.Table) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB in UTC with Arrow tables registered under their names."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    for name, table in tables.items():
+        con.register(name, table)
+    return con
+
+
+def _pandas(table: pa.Table) -> pd.DataFrame:
+    """Arrow to pandas with equal strings shared: a card's or merchant's id, a currency or
+    a channel is one Python object however many rows hold it (DuckDB's own conversion
+    makes one per row: gigabytes at millions of rows)."""
+    return table.to_pandas(self_destruct=True, split_blocks=True, deduplicate_objects=True)
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Labels as training reads them: the instant in UTC, the label an int8."""
+    frame["label_timestamp"] = utc(frame["label_timestamp"])
+    frame["is_fraud"] = frame["is_fraud"].astype(np.int8)
+    return frame
 
 
 @dataclass

@@ -187,7 +187,11 @@ def _prepared_for(
 ) -> Prepared:
     """The training set given for this split, checked, or a new one."""
     if prepared is None:
-        return prepare(split, feature_service, folds, test_labels_known_at, store, s3)
+        # The prequential folds split the training set again; without them its rows move
+        # into the windows.
+        return prepare(
+            split, feature_service, folds, test_labels_known_at, store, s3, keep_frame=folds > 0
+        )
     if prepared.split != split or prepared.training_set.feature_service != feature_service:
         raise ValueError("the prepared training set is of another split or feature service")
     return prepared

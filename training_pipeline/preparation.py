@@ -43,21 +43,27 @@ def known_labels(
     return dataset.read_labels(known_at, since=since, s3=s3)
 
 
-def labelled_rows(
+def labelled_positions(
     frame: pd.DataFrame, rows: np.ndarray, labels: pd.DataFrame | None
-) -> pd.DataFrame:
-    """The rows at ``rows`` of ``frame`` that ``labels`` label, with those labels (all of
-    them, with their own labels, if ``labels`` is None); indexed from 0.
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The positions among ``rows`` of the rows ``labels`` label, and where each one's
+    label is in ``labels`` (None if ``labels`` is None: every row, with its own label)."""
+    if labels is None:
+        return rows, None
+    at = pd.Index(labels[dataset.ROW_ID]).get_indexer(frame[dataset.ROW_ID].iloc[rows])
+    return rows[at >= 0], at[at >= 0]
 
-    ``frame`` holds features for transactions labelled by some later time; a training
-    window must only see the labels known at its cutoff. Each window is taken from the
-    frame once and its labels set by id: a merge would copy every feature column of the
-    window twice more (at the 10M-transaction scale, about 4 GB a copy).
+
+def with_labels(
+    window: pd.DataFrame, labels: pd.DataFrame | None, found: np.ndarray | None
+) -> pd.DataFrame:
+    """``window`` indexed from 0, with the labels at ``found`` in ``labels`` if given.
+
+    The training set holds features for transactions labelled by some later time; a
+    training window must only see the labels known at its cutoff. Each window is taken
+    from it once and its labels set by position: a merge would copy every feature column
+    of the window twice more (at the 10M-transaction scale, about 4 GB a copy).
     """
-    if labels is not None:
-        at = pd.Index(labels[dataset.ROW_ID]).get_indexer(frame[dataset.ROW_ID].iloc[rows])
-        rows, found = rows[at >= 0], at[at >= 0]
-    window = frame.take(rows)
     window.index = pd.RangeIndex(len(window))
     if labels is not None:
         for column in ("is_fraud", "label_timestamp"):
@@ -65,16 +71,32 @@ def labelled_rows(
     return window
 
 
+def moved_rows(frame: pd.DataFrame, windows: list[np.ndarray]) -> list[pd.DataFrame]:
+    """The rows at each of ``windows``, taken column by column, each column removed from
+    ``frame`` once taken: the windows hold (nearly) every row, and taking them whole would
+    hold two copies of the training set at once (about 5 GB at the 10M-transaction scale)."""
+    taken: list[dict[str, Any]] = [{} for _ in windows]
+    for name in list(frame.columns):
+        values = frame.pop(name).array
+        for columns, rows in zip(taken, windows, strict=True):
+            columns[name] = values.take(rows)
+        del values
+    return [pd.DataFrame(columns, copy=False) for columns in taken]
+
+
 def split_frames(
     features: pd.DataFrame,
     split: TimeSplit,
     s3: S3Settings | None = None,
     test_labels_known_at: datetime | None = None,
+    keep: bool = True,
 ) -> SplitFrames:
     """Fit, validation and test rows of a split from one feature frame.
 
     Training rows (fit and validation) carry the labels known at the split's cutoff;
     test rows the labels known at ``test_labels_known_at`` (all labels read if None).
+    With ``keep`` False the rows are moved out of ``features``, which is left without
+    columns.
     """
     fit = evaluate.window_rows(features, split.train_start, split.validation_start)
     validation = evaluate.window_rows(features, split.validation_start, split.train_end)
@@ -83,11 +105,18 @@ def split_frames(
         features, np.concatenate([fit, validation]), split.label_cutoff, s3
     )
     test_labels = known_labels(features, test, test_labels_known_at, s3)
-    return SplitFrames(
-        fit=labelled_rows(features, fit, training_labels),
-        validation=labelled_rows(features, validation, training_labels),
-        test=labelled_rows(features, test, test_labels),
-    )
+    labels = (training_labels, training_labels, test_labels)
+    positions = [
+        labelled_positions(features, rows, known)
+        for rows, known in zip((fit, validation, test), labels, strict=True)
+    ]
+    rows = [labelled for labelled, _ in positions]
+    taken = [features.take(r) for r in rows] if keep else moved_rows(features, rows)
+    windows = [
+        with_labels(window, known, found)
+        for window, known, (_, found) in zip(taken, labels, positions, strict=True)
+    ]
+    return SplitFrames(*windows)
 
 
 def check_windows(frames: SplitFrames) -> None:
@@ -177,8 +206,13 @@ def prepare(
     test_labels_known_at: datetime | None = None,
     store: FeatureStore | None = None,
     s3: S3Settings | None = None,
+    keep_frame: bool = True,
 ) -> Prepared:
     """Read the labelled transactions of the split and join the feature service to them.
+
+    With ``keep_frame`` False the windows take the training set's rows and
+    ``training_set.frame`` is left without columns (a run that needs no other windows of
+    it: the peak memory of a 9M-row training set is one copy instead of two).
 
     Raises:
         ValueError: a window cannot train or measure a model (see :func:`check_windows`).
@@ -191,7 +225,7 @@ def prepare(
         training_set = dataset.historical_features(store, labelled, feature_service)
     del labelled
     with progress.step("fit, validation and test windows"):
-        frames = split_frames(training_set.frame, split, s3, test_labels_known_at)
+        frames = split_frames(training_set.frame, split, s3, test_labels_known_at, keep=keep_frame)
     check_windows(frames)
     mature_at = split.test_end + split.gap
     if test_labels_known_at is not None:

@@ -68,11 +68,12 @@ def test_feature_names_follow_the_service() -> None:
 
 def test_a_window_keeps_the_rows_labelled_by_its_cutoff_with_those_labels() -> None:
     """Taken once, in the frame's order; a row unlabelled at the cutoff is left out, a
-    label changed after it is not seen."""
+    label changed after it is not seen. Moved rather than copied, the windows are the
+    same and the frame is left without columns."""
     import numpy as np
     import pandas as pd
 
-    from training_pipeline.preparation import labelled_rows
+    from training_pipeline.preparation import labelled_positions, moved_rows, with_labels
 
     at = pd.Timestamp("2026-01-01", tz="UTC")
     frame = pd.DataFrame(
@@ -91,15 +92,23 @@ def test_a_window_keeps_the_rows_labelled_by_its_cutoff_with_those_labels() -> N
             "label_timestamp": [at, at, at],
         }
     )
-    window = labelled_rows(frame, np.array([0, 1, 3]), known)
+    rows, found = labelled_positions(frame, np.array([0, 1, 3]), known)
+    window = with_labels(frame.take(rows), known, found)
     assert list(window["transaction_id"]) == ["t1", "t4"]
     assert list(window["feature"]) == [1.0, 4.0]
     assert list(window["is_fraud"]) == [1, 0] and window["is_fraud"].dtype == np.int8
     assert list(window["label_timestamp"]) == [at, at]
     assert list(window.index) == [0, 1]
     assert list(frame["is_fraud"]) == [1, 1, 0, 1]  # the frame itself is not changed
-    own = labelled_rows(frame, np.array([2, 3]), None)
+    own_rows, own_found = labelled_positions(frame, np.array([2, 3]), None)
+    own = with_labels(frame.take(own_rows), None, own_found)
     assert list(own["is_fraud"]) == [0, 1] and list(own.index) == [0, 1]
+
+    taken = [frame.take(rows), frame.take(own_rows)]
+    moved = moved_rows(frame, [rows, own_rows])
+    for copy, window in zip(taken, moved, strict=True):
+        pd.testing.assert_frame_equal(window, copy.reset_index(drop=True))
+    assert list(frame.columns) == []
 
 
 def test_a_window_of_frauds_only_is_refused_with_its_fix() -> None:
@@ -118,3 +127,33 @@ def test_a_window_of_frauds_only_is_refused_with_its_fix() -> None:
         check_windows(SplitFrames(fit=mixed, validation=frauds, test=mixed))
     with pytest.raises(ValueError, match="test window has no labelled fraud"):
         check_windows(SplitFrames(fit=mixed, validation=mixed, test=mixed.iloc[[0]]))
+
+
+def test_each_transaction_keeps_its_latest_label_and_of_a_tie_the_one_read_last() -> None:
+    """A chargeback after a genuine label replaces it; two labels of the same instant
+    resolve by the order they were read in, not by chance (DuckDB's window order alone
+    leaves ties unordered)."""
+    import pyarrow as pa
+
+    from training_pipeline.dataset import LATEST_LABELS, duckdb_with
+
+    at = pd.Timestamp("2026-01-01", tz="UTC")
+    labels = pa.table(
+        {
+            "transaction_id": ["t1", "t2", "t1", "t2", "t3"],
+            "is_fraud": [0, 1, 1, 0, 0],
+            "label_timestamp": [at, at, at + pd.Timedelta(days=1), at, at],
+            "fraud_scenario": [None, "a", "b", None, None],
+            "read_order": [0, 1, 2, 3, 4],
+        }
+    )
+    with duckdb_with(labels=labels) as con:
+        latest = con.sql(f"{LATEST_LABELS} ORDER BY transaction_id").df()
+    assert list(latest["transaction_id"]) == ["t1", "t2", "t3"]
+    assert list(latest["is_fraud"]) == [1, 0, 0]  # t1's later label, t2's label read last
+    assert list(latest.columns) == [
+        "transaction_id",
+        "is_fraud",
+        "label_timestamp",
+        "fraud_scenario",
+    ]
