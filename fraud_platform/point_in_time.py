@@ -204,9 +204,10 @@ def _with_features(
     their rows' order, and which rows have none of them.
 
     Column by column, straight from the store's Arrow result (fetched here, so that this
-    is its only reference), each column dropped from it once moved: a pandas frame of the
-    result in between held it twice more at the peak (15.8 GiB at 9.3M transactions, 48
-    features); a merge would hold three copies of every feature.
+    is its only reference), each column dropped from it once moved. A pandas frame of the
+    result in between held it twice more: at 9.3M transactions and 48 features the step
+    after the join peaked at 12.4 GiB that way and at 10.9 GiB this way (training run,
+    docs/scale-out.md). A merge would hold three copies of every feature.
 
     Raises:
         RuntimeError: the result's rows are not those given.
