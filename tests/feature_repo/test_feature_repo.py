@@ -175,3 +175,51 @@ def test_request_features_compute_nulls_instead_of_failing(feast_env) -> None:
     assert out["implied_speed_kmh"][0] == pytest.approx(343.9 * 2, abs=1)
     assert out["implied_speed_kmh"][1:] == [None, None, None], "no location, no time elapsed"
     assert out["card_age_days"] == [30.0, 30.0, 30.0, None]
+
+
+def test_on_demand_view_transforms_slice_by_slice_as_whole(feast_env, monkeypatch) -> None:
+    import pyarrow as pa
+
+    from fraud_platform import offline_store
+
+    (odfv,) = load_definitions().on_demand_feature_views
+    at = datetime(2026, 10, 3, 12, 0, tzinfo=UTC)
+    rows = 7
+    # Rows 0-2 have a card state, rows 3-6 none: with slices of 3, the second and third
+    # slices' outputs are all null (Arrow's null type) and must take the first's type.
+    known = [True] * 3 + [False] * 4
+    table = pa.table(
+        {
+            "amount": [10.0 * (i + 1) for i in range(rows)],
+            "latitude": [48.85] * rows,
+            "longitude": [2.35] * rows,
+            "transaction_timestamp": pa.array([at] * rows, pa.timestamp("us", "UTC")),
+            **{
+                f"card_transaction_features__{name}": [value if k else None for k in known]
+                for name, value in {
+                    "amount_mean_30d": 20.0,
+                    "amount_max_30d": 60.0,
+                    "last_latitude": 51.5,
+                    "last_longitude": -0.13,
+                    "last_txn_timestamp": at.timestamp() - 600,
+                }.items()
+            },
+            **{
+                f"card_profile_features__{name}": [value if k else None for k in known]
+                for name, value in {
+                    "issue_timestamp": at.timestamp() - 86_400,
+                    "home_latitude": 48.85,
+                    "home_longitude": 2.35,
+                }.items()
+            },
+            "not_an_input": ["x"] * rows,
+        }
+    )
+    whole = odfv.transform_arrow(table, full_feature_names=True)
+    monkeypatch.setattr(offline_store, "TRANSFORM_ROWS", 3)
+    sliced = offline_store.OwnInputsOnly(odfv).transform_arrow(table, full_feature_names=True)
+    assert sliced.to_pydict() == whole.to_pydict()
+    assert sliced.column("transaction_request_features__amount_to_mean_30d_ratio").to_pylist()[
+        :4
+    ] == [0.5, 1.0, 1.5, None]
+    assert sliced.schema.field("transaction_request_features__card_age_days").type == pa.float64()
