@@ -35,8 +35,8 @@ from fraud_platform.resp import encode
 if TYPE_CHECKING:
     import redis
 
-KEY_PREFIX = "es1"
-"""The keys' prefix names the layout (event state, version 1): a layout change moves it, so
+KEY_PREFIX = "es2"
+"""The keys' prefix names the layout (event state, version 2): a layout change moves it, so
 a new version never reads a state in another layout; ``backfill-events`` rebuilds it."""
 KEPT_SECONDS = 31 * 86_400
 """History kept per key: the 30-day windows plus a day for late events, which then still
@@ -76,7 +76,7 @@ def micros(instant: datetime) -> int:
 
 def card_keys(card_id: str) -> tuple[str, str]:
     tag = f"{KEY_PREFIX}:{{c:{card_id}}}"
-    return f"{tag}:t", f"{tag}:e"
+    return f"{tag}:t", f"{tag}:i"
 
 
 def merchant_keys(merchant_id: str) -> tuple[str, str, str]:

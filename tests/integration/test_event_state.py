@@ -22,8 +22,10 @@ from fraud_platform.event_features import CARD_WINDOWS, MERCHANT_WINDOWS, MICROS
 from fraud_platform.event_state import (
     TransactionEvent,
     card_command,
+    card_keys,
     delete_state,
     merchant_command,
+    merchant_keys,
     state_commands,
     state_digest,
 )
@@ -253,9 +255,10 @@ def test_thirty_day_history_stays_bounded(server, client) -> None:
     # One event a day for 90 days: only those within 31 days of the newest are kept.
     events = [event(i, "c-long", "m-long", T0 + i * DAY) for i in range(90)]
     execute(server, [c for e in events for c in state_commands("a", e)])
-    assert client.zcard("es1:{c:c-long}:t") == 31
-    assert client.hlen("es1:{c:c-long}:e") == 32  # and the newest-instant field
-    assert client.zcard("es1:{m:m-long}:t") == 31
+    card_events, card_ids = card_keys("c-long")
+    assert client.zcard(card_events) == 31
+    assert client.hlen(card_ids) == 32  # and the newest-instant field
+    assert client.zcard(merchant_keys("m-long")[0]) == 31
     # An event older than the kept history is ignored, so arrival order still does not
     # matter: the state is what the in-order stream left.
     before = state_digest(client)
