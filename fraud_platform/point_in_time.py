@@ -206,8 +206,8 @@ def _with_features(
     Column by column, straight from the store's Arrow result (fetched here, so that this
     is its only reference), each column dropped from it once moved. A pandas frame of the
     result in between held it twice more: at 9.3M transactions and 48 features the step
-    after the join peaked at 12.4 GiB that way and at 10.9 GiB this way (training run,
-    docs/scale-out.md). A merge would hold three copies of every feature.
+    after the join peaked 1.5 GiB higher that way (12.4 against 10.9 GiB, in a 10M-scale
+    training run). A merge would hold three copies of every feature.
 
     Raises:
         RuntimeError: the result's rows are not those given.
