@@ -56,7 +56,7 @@ def serve(
         loop="uvloop",
         http="httptools",
         access_log=False,
-        log_config=logging_config(background=True),
+        log_config=logging_config(),
         proxy_headers=proxy_headers,
         forwarded_allow_ips="*" if proxy_headers else None,
         server_header=False,

@@ -10,7 +10,7 @@ import structlog
 from fastapi import FastAPI, HTTPException
 from fastapi.testclient import TestClient
 
-from fraud_platform.logs import BackgroundHandler, bind_run_id, configure_logging
+from fraud_platform.logs import bind_run_id, configure_logging
 from inference_pipeline.api.metrics import ApiMetrics
 from inference_pipeline.api.request_id import RequestIdMiddleware
 
@@ -87,30 +87,6 @@ def test_a_run_id_is_on_every_line_after_it_is_bound(capsys) -> None:
     ]
     assert line["run_id"] == run_id and line["command"] == "test"
     assert line["event"] == "late rows: 3"
-
-
-def test_a_servers_lines_are_written_by_a_thread_with_the_callers_context(capsys) -> None:
-    handler = BackgroundHandler()
-    logger = logging.getLogger("fraud.background")
-    logger.addHandler(handler)
-    logger.propagate = False
-    try:
-        structlog.contextvars.bind_contextvars(request_id="req-9")
-        try:
-            raise ValueError("bad row")
-        except ValueError:
-            logger.exception("scored %d of %d", 1, 2)
-        structlog.contextvars.clear_contextvars()  # the caller moves on at once
-    finally:
-        handler.stop()  # drains the queue
-        logger.removeHandler(handler)
-        logger.propagate = True
-    [line] = [
-        line for line in _lines(capsys.readouterr().err) if line["logger"] == "fraud.background"
-    ]
-    assert line["event"] == "scored 1 of 2" and line["level"] == "error"
-    assert line["request_id"] == "req-9"
-    assert "ValueError: bad row" in line["exception"]
 
 
 def test_metrics_are_exposed_from_the_apps_registry(monkeypatch: pytest.MonkeyPatch) -> None:
