@@ -28,6 +28,7 @@
 -- ids that themselves hold a NUL byte could sort otherwise.
 
 local zkey, ikey = KEYS[1], KEYS[2]
+local TAIL = 34  -- bytes of a member's struct '<ddddH': four doubles, the merchant id's length
 local flags = ARGV[1]
 local t = tonumber(ARGV[2])
 local history = tonumber(ARGV[3])
@@ -60,7 +61,7 @@ if string.find(flags, 'r', 1, true) then
   for k = 1, #events do
     local event = events[k]
     local size = #event
-    local ts, amount, lat, lon, merchant_size = unpack_tail('<ddddH', event, size - 33)
+    local ts, amount, lat, lon, merchant_size = unpack_tail('<ddddH', event, size - TAIL + 1)
     if lat ~= lat then lat = '' end
     if lon ~= lon then lon = '' end
     local i = n
@@ -71,7 +72,7 @@ if string.find(flags, 'r', 1, true) then
       i = i - 1
     end
     if ts >= distinct_from then
-      local merchant = sub(event, size - 33 - merchant_size, size - 34)
+      local merchant = sub(event, size - TAIL - merchant_size + 1, size - TAIL)
       if not merchants[merchant] then
         merchants[merchant] = true
         distinct = distinct + 1
@@ -122,7 +123,7 @@ if string.find(flags, 'a', 1, true) then
         for k = 1, #old do
           local event = old[k]
           local merchant_size = struct.unpack('<H', event, #event - 1)
-          ids[k] = string.sub(event, 1, #event - 35 - merchant_size)
+          ids[k] = string.sub(event, 1, #event - TAIL - merchant_size - 1)  -- before the NUL
         end
         for first = 1, #ids, 1000 do
           redis.call('HDEL', ikey, unpack(ids, first, math.min(#ids, first + 999)))

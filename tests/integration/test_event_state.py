@@ -101,6 +101,11 @@ def edge_events() -> list[TransactionEvent]:
         event(100, "c-edge", "m-edge", t, 1.25),
         event(101, "c-edge", "m-2", t, 2.5),
         event(102, "c-edge", "m-edge", t + 1, 7.0, None, None),
+        # One id the prefix of another at one instant: the longer sorts last (as offline),
+        # so its location is the last one the read at t + 3 sees.
+        event(103, "c-edge", "m-edge", t + 2, 8.0, 10.0, 20.0),
+        TransactionEvent("tx00103-b", "c-edge", "m-2", t + 2, 9.0, 30.0, 40.0),
+        event(104, "c-edge", "m-edge", t + 3, 1.0),
     ]
     rng = random.Random(3)
     for j in range(400):
@@ -172,6 +177,9 @@ def test_card_windows_equal_the_offline_kernel_at_the_edges(server, client) -> N
     # own length (1d and 24h are one instant, 7d and 30d appear twice), none at t.
     at_t = next(r for e, r in zip(events, replies, strict=True) if e.transaction_id == "tx00101")
     assert [at_t[3 * i] for i in range(len(CARD_WINDOWS))] == [1, 2, 4, 6, 8]
+    read = dict(zip([e.transaction_id for e in events], replies, strict=True))["tx00104"]
+    last = 3 * len(CARD_WINDOWS) + 1  # the last transaction's instant, amount, location
+    assert [float(v) for v in read[last + 1 : last + 4]] == [9.0, 30.0, 40.0]
 
 
 def test_merchant_counts_equal_the_offline_kernel_with_labels_at_t(server, client) -> None:
