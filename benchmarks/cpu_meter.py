@@ -1,6 +1,6 @@
 """Cores a benchmark's phase used: by the server's process group, by the client (this
-process and the children it waited for) and by everything else on the host, read from
-``/proc`` and ``getrusage`` (Linux)."""
+process and the children it waited for), by Redis (its ``INFO cpu``, when given a client)
+and by everything else on the host, read from ``/proc`` and ``getrusage`` (Linux)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -31,25 +32,51 @@ def host_busy_seconds() -> float:
     return (sum(values[:8]) - values[3] - values[4]) / _TICK
 
 
+def redis_cpu_seconds(redis: Any) -> float:
+    """CPU seconds (user + system) of the Redis server process since its start; a
+    snapshot's forked child is not in it (it is other work, and slows everything)."""
+    cpu = redis.info("cpu")
+    return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+
+
+def redis_forks(redis: Any) -> int:
+    """Processes Redis forked since its start (snapshots, AOF rewrites)."""
+    return int(redis.info("stats")["total_forks"])
+
+
 @contextmanager
-def cpu_meter(pgid: int) -> Iterator[dict[str, float]]:
+def cpu_meter(pgid: int, redis: Any = None) -> Iterator[dict[str, float]]:
     """Cores used during the block: by the server's process group, by this process and
-    its waited children (the client, wrk), and by everything else on the host (Redis,
-    and any other work sharing the CPU, which slows the server)."""
+    its waited children (the client, wrk), by Redis when ``redis`` is given (with the
+    snapshots it forked meanwhile), and by everything else on the host (any other work
+    sharing the CPU, which slows the server)."""
 
     def snapshot() -> tuple[float, ...]:
         me = resource.getrusage(resource.RUSAGE_SELF)
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         client = me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
-        return (time.perf_counter(), group_cpu_seconds(pgid), client, host_busy_seconds())
+        in_redis = (redis_cpu_seconds(redis), redis_forks(redis)) if redis else (0.0, 0)
+        return (
+            time.perf_counter(),
+            group_cpu_seconds(pgid),
+            client,
+            host_busy_seconds(),
+            *in_redis,
+        )
 
     figures: dict[str, float] = {}
     before = snapshot()
     yield figures
-    wall, server, client, host = (a - b for a, b in zip(snapshot(), before, strict=True))
+    wall, server, client, host, in_redis, forks = (
+        a - b for a, b in zip(snapshot(), before, strict=True)
+    )
     figures.update(
         server_cores=round(server / wall, 2),
         client_cores=round(client / wall, 2),
-        other_cores=round(max(host - server - client, 0.0) / wall, 2),
+        other_cores=round(max(host - server - client - in_redis, 0.0) / wall, 2),
         server_cpu_s=round(server, 2),
     )
+    if redis:
+        figures.update(
+            redis_cores=round(in_redis / wall, 2), redis_cpu_s=round(in_redis, 3), redis_forks=forks
+        )

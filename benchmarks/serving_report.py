@@ -100,8 +100,8 @@ def report(
             lambda s: s["sequential_wrk"]["server_cpu_ms_per_request"],
         ),
         (
-            "sequential wrk -c1 Redis ms/request",
-            lambda s: s["sequential_wrk"]["redis_ms_per_request"],
+            "sequential wrk -c1 Redis CPU ms/request",
+            lambda s: s["sequential_wrk"]["redis_cpu_ms_per_request"],
         ),
         ("sequential http.client p50 (ms)", lambda s: s["sequential"]["p50_ms"]),
         ("sequential http.client p99 (ms)", lambda s: s["sequential"]["p99_ms"]),
@@ -114,6 +114,7 @@ def report(
         (f"c{CONCURRENCY} non-2xx", lambda s: s["c8"]["non_2xx"]),
         (f"c{CONCURRENCY} socket errors", lambda s: s["c8"]["socket_errors"]),
         (f"c{CONCURRENCY} server CPU ms/request", lambda s: s["c8"]["server_cpu_ms_per_request"]),
+        (f"c{CONCURRENCY} Redis cores", lambda s: s["c8"]["cpu"]["redis_cores"]),
         (f"c{CONCURRENCY} cores taken by other work", lambda s: s["c8"]["cpu"]["other_cores"]),
         ("stopped cleanly", lambda s: s["stopped_cleanly"]),
         ("error lines in log", lambda s: s["log"]["errors"]),
