@@ -44,17 +44,29 @@ def _number(text: bytes | str | None) -> float | None:
     return None if text is None else float(text)
 
 
+_CARD_NAMES = tuple(
+    (i, f"txn_count_{w}", f"amount_sum_{w}", f"amount_mean_{w}", f"amount_max_{w}")
+    for i, w in enumerate(CARD_WINDOWS)
+)
+_MERCHANT_NAMES = tuple(
+    (i, f"txn_count_{w}", f"fraud_count_{w}", f"fraud_rate_{w}")
+    for i, w in enumerate(MERCHANT_WINDOWS)
+)
+"""Each window's position in the Lua reply and its features' names, joined once (these
+functions run for every scored transaction)."""
+
+
 def card_values(reply: Sequence[Any]) -> dict[str, Any]:
     """A card's features from the Lua read (``fraud_platform/lua/card.lua``'s layout)."""
     values: dict[str, Any] = {}
-    for i, name in enumerate(CARD_WINDOWS):
+    for i, count_name, sum_name, mean_name, max_name in _CARD_NAMES:
         # The sum is always there (0 for an empty window); the max is absent then.
         count, total, peak = reply[3 * i], float(reply[3 * i + 1]), _number(reply[3 * i + 2])
         rounded = round(total, 2)
-        values[f"txn_count_{name}"] = count
-        values[f"amount_sum_{name}"] = rounded
-        values[f"amount_mean_{name}"] = rounded / count if count else None
-        values[f"amount_max_{name}"] = peak
+        values[count_name] = count
+        values[sum_name] = rounded
+        values[mean_name] = rounded / count if count else None
+        values[max_name] = peak
     base = 3 * len(CARD_WINDOWS)
     values["distinct_merchants_24h"] = reply[base]
     last_ts, last_amount, last_lat, last_lon, prev_ts, prev_lat, prev_lon = reply[base + 1 :]
@@ -76,9 +88,9 @@ def card_values(reply: Sequence[Any]) -> dict[str, Any]:
 def merchant_values(reply: Sequence[int]) -> dict[str, Any]:
     """A merchant's features from the Lua read (``fraud_platform/lua/merchant.lua``)."""
     values: dict[str, Any] = {}
-    for i, name in enumerate(MERCHANT_WINDOWS):
+    for i, txns_name, frauds_name, rate_name in _MERCHANT_NAMES:
         txns, frauds = reply[2 * i], reply[2 * i + 1]
-        values[f"txn_count_{name}"] = txns
-        values[f"fraud_count_{name}"] = frauds
-        values[f"fraud_rate_{name}"] = frauds / txns if txns else 0.0
+        values[txns_name] = txns
+        values[frauds_name] = frauds
+        values[rate_name] = frauds / txns if txns else 0.0
     return values

@@ -37,6 +37,11 @@ FULL_NAME_SEPARATOR = "__"
 gives, which training stores as the model's feature order."""
 
 
+def full_name(view: str, feature: str) -> str:
+    """``view__feature``."""
+    return f"{view}{FULL_NAME_SEPARATOR}{feature}"
+
+
 @dataclass(frozen=True)
 class ViewPlan:
     """One feature view of the service: which of its features are served."""
@@ -175,6 +180,25 @@ class ServingPlan:
             (v.join_key, v.name) for v in event_views
         ]:
             self.views_by_join_key[join_key] = (*self.views_by_join_key.get(join_key, ()), name)
+        # Every name decode() fills, joined once here, not per batch.
+        self._entity_columns = tuple(
+            tuple(full_name(view.name, f) for view in entity.views for f in view.features)
+            for entity in entities
+        )
+        self._event_columns = tuple(
+            tuple(
+                (full_name(view.name, f), state)
+                for f, state in zip(view.features, view.state_names, strict=True)
+            )
+            for view in event_views
+        )
+        self._on_demand_columns = tuple(
+            (
+                tuple((name.split(FULL_NAME_SEPARATOR, 1)[1], name) for name in odfv.inputs),
+                tuple((f, full_name(odfv.name, f)) for f in odfv.features),
+            )
+            for odfv in on_demand
+        )
 
     @classmethod
     def resolve(cls, store: FeatureStore, service_name: str) -> ServingPlan:
@@ -230,42 +254,36 @@ class ServingPlan:
         rows = len(events)
         values: dict[str, list[Any]] = {}
         event_times: dict[str, list[float | None]] = {}
-        for position, entity in enumerate(self.entities):
+        for position, (entity, names) in enumerate(
+            zip(self.entities, self._entity_columns, strict=True)
+        ):
             block = replies[position * rows : (position + 1) * rows]
-            column = 0
-            for view in entity.views:
-                for feature in view.features:
-                    values[f"{view.name}{FULL_NAME_SEPARATOR}{feature}"] = [
-                        decode_value(reply[column]) for reply in block
-                    ]
-                    column += 1
-            for view in entity.views:
+            for column, name in enumerate(names):
+                values[name] = [decode_value(reply[column]) for reply in block]
+            for column, view in enumerate(entity.views, start=len(names)):
                 event_times[view.name] = [timestamp_seconds(reply[column]) for reply in block]
-                column += 1
         applied = "a" in flags
-        for position, event_view in enumerate(self.event_views, start=len(self.entities)):
+        for position, (event_view, columns) in enumerate(
+            zip(self.event_views, self._event_columns, strict=True), start=len(self.entities)
+        ):
             block = replies[position * rows : (position + 1) * rows]
             states = [event_view.values(reply[:-1] if applied else reply) for reply in block]
-            for feature, state_name in zip(
-                event_view.features, event_view.state_names, strict=True
-            ):
-                values[f"{event_view.name}{FULL_NAME_SEPARATOR}{feature}"] = [
-                    state[state_name] for state in states
-                ]
+            for name, state_name in columns:
+                values[name] = [state[state_name] for state in states]
             # The state is evaluated at the transaction's instant: its age is 0 wherever
             # the entity has events in the state.
             event_times[event_view.name] = [
                 event.at_us / 1e6 if _has_events(state) else None
                 for event, state in zip(events, states, strict=True)
             ]
-        for odfv in self.on_demand:
-            inputs = {name.split(FULL_NAME_SEPARATOR, 1)[1]: values[name] for name in odfv.inputs}
+        for odfv, (inputs_named, outputs_named) in zip(
+            self.on_demand, self._on_demand_columns, strict=True
+        ):
+            inputs = {short: values[name] for short, name in inputs_named}
             inputs.update({field: request[field] for field in odfv.request_fields})
             output = odfv.transform(inputs)
-            for feature in odfv.features:
-                values[f"{odfv.name}{FULL_NAME_SEPARATOR}{feature}"] = [
-                    clean(v) for v in output[feature]
-                ]
+            for feature, name in outputs_named:
+                values[name] = [clean(v) for v in output[feature]]
         return OnlineFeatures(values=values, event_times=event_times)
 
 
@@ -287,7 +305,7 @@ def _read_features(
     for projection in service.feature_view_projections:
         view_name = projection.name_to_use()
         features = tuple(f.name for f in projection.features)
-        names += [f"{view_name}{FULL_NAME_SEPARATOR}{f}" for f in features]
+        names += [full_name(view_name, f) for f in features]
         if projection.name in odfv_names:
             on_demand.append(
                 _on_demand_plan(
@@ -364,7 +382,7 @@ def _on_demand_plan(
     view: OnDemandFeatureView, name: str, features: tuple[str, ...]
 ) -> OnDemandPlan:
     inputs = tuple(
-        f"{projection.name}{FULL_NAME_SEPARATOR}{feature.name}"
+        full_name(projection.name, feature.name)
         for projection in view.source_feature_view_projections.values()
         for feature in projection.features
     )

@@ -54,9 +54,14 @@ def transaction_event(t: Transaction) -> TransactionEvent:
 
 def feature_matrix(model: ServedModel, features: OnlineFeatures) -> np.ndarray:
     """The model's input, rows x features in the model's order; None becomes NaN
-    (XGBoost's missing value), as in training."""
+    (XGBoost's missing value), as in training. Built row-major in one conversion: numpy
+    converting the columns and copying the transpose took twice as long for one row."""
     columns = [features.values[name] for name in model.features]
-    return np.array(columns, dtype=np.float32).T.copy() if columns else np.empty((0, 0))
+    if not columns:
+        return np.empty((0, 0))
+    rows = len(columns[0])
+    flat = [column[row] for row in range(rows) for column in columns]
+    return np.array(flat, dtype=np.float32).reshape(rows, len(columns))
 
 
 def to_scores(

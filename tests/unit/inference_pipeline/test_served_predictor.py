@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
-from inference_pipeline.model import ServedModel, exact_forest
+from inference_pipeline.model import Forest, ServedModel, exact_forest
 from inference_pipeline.schemas import ModelRef
 
 
@@ -65,16 +65,14 @@ def test_the_served_scores_are_the_boosters_exactly(
 
 def test_a_forest_that_differs_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
     """The guard itself: a predictor one ulp off on one row keeps XGBoost."""
-    from treelite.gtil import gtil
+    real = Forest.predict
 
-    real = gtil._predict_impl
-
-    def one_ulp_off(forest, rows, config):
-        scores = np.array(real(forest, rows, config=config), dtype=np.float32)
+    def one_ulp_off(forest: Forest, rows: np.ndarray) -> np.ndarray:
+        scores = real(forest, rows)
         scores.flat[7] = np.nextafter(scores.flat[7], np.float32(2))
         return scores
 
-    monkeypatch.setattr(gtil, "_predict_impl", one_ulp_off)
+    monkeypatch.setattr(Forest, "predict", one_ulp_off)
     assert exact_forest(trained("binary:logistic", rounds=5), 6) is None
 
 
