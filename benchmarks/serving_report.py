@@ -73,6 +73,39 @@ def verdicts(ours: dict[str, Any], feast: dict[str, Any]) -> dict[str, bool]:
     }
 
 
+ROWS: list[tuple[str, Callable[[dict[str, Any]], Any]]] = [
+    ("startup to ready (s)", lambda s: s["startup_s"]),
+    ("sequential wrk -c1 requests/s", lambda s: s["sequential_wrk"]["requests_per_s"]),
+    ("sequential wrk -c1 p50 (ms)", lambda s: s["sequential_wrk"]["p50_ms"]),
+    ("sequential wrk -c1 p99 (ms)", lambda s: s["sequential_wrk"]["p99_ms"]),
+    ("sequential wrk -c1 non-2xx", lambda s: s["sequential_wrk"]["non_2xx"]),
+    (
+        "sequential wrk -c1 server CPU ms/request",
+        lambda s: s["sequential_wrk"]["server_cpu_ms_per_request"],
+    ),
+    (
+        "sequential wrk -c1 Redis CPU ms/request",
+        lambda s: s["sequential_wrk"]["redis_cpu_ms_per_request"],
+    ),
+    ("sequential http.client p50 (ms)", lambda s: s["sequential"]["p50_ms"]),
+    ("sequential http.client p99 (ms)", lambda s: s["sequential"]["p99_ms"]),
+    ("sequential http.client mean (ms)", lambda s: s["sequential"]["mean_ms"]),
+    ("sequential http.client non-200", lambda s: s["sequential"]["non_200"]),
+    (f"c{CONCURRENCY} requests/s", lambda s: s["c8"]["requests_per_s"]),
+    (f"c{CONCURRENCY} p50 (ms)", lambda s: s["c8"]["p50_ms"]),
+    (f"c{CONCURRENCY} p99 (ms)", lambda s: s["c8"]["p99_ms"]),
+    (f"c{CONCURRENCY} requests", lambda s: s["c8"]["requests"]),
+    (f"c{CONCURRENCY} non-2xx", lambda s: s["c8"]["non_2xx"]),
+    (f"c{CONCURRENCY} socket errors", lambda s: s["c8"]["socket_errors"]),
+    (f"c{CONCURRENCY} server CPU ms/request", lambda s: s["c8"]["server_cpu_ms_per_request"]),
+    (f"c{CONCURRENCY} Redis cores", lambda s: s["c8"]["cpu"]["redis_cores"]),
+    (f"c{CONCURRENCY} cores taken by other work", lambda s: s["c8"]["cpu"]["other_cores"]),
+    ("stopped cleanly", lambda s: s["stopped_cleanly"]),
+    ("error lines in log", lambda s: s["log"]["errors"]),
+]
+"""The table's rows: a label and how to read its figure from a server's results."""
+
+
 def report(
     cards: int,
     model: dict[str, str],
@@ -89,37 +122,7 @@ def report(
     table.add_column("metric")
     table.add_column("ours (score)", justify="right")
     table.add_column("feast serve (features)", justify="right")
-    rows: list[tuple[str, Callable[[dict[str, Any]], Any]]] = [
-        ("startup to ready (s)", lambda s: s["startup_s"]),
-        ("sequential wrk -c1 requests/s", lambda s: s["sequential_wrk"]["requests_per_s"]),
-        ("sequential wrk -c1 p50 (ms)", lambda s: s["sequential_wrk"]["p50_ms"]),
-        ("sequential wrk -c1 p99 (ms)", lambda s: s["sequential_wrk"]["p99_ms"]),
-        ("sequential wrk -c1 non-2xx", lambda s: s["sequential_wrk"]["non_2xx"]),
-        (
-            "sequential wrk -c1 server CPU ms/request",
-            lambda s: s["sequential_wrk"]["server_cpu_ms_per_request"],
-        ),
-        (
-            "sequential wrk -c1 Redis CPU ms/request",
-            lambda s: s["sequential_wrk"]["redis_cpu_ms_per_request"],
-        ),
-        ("sequential http.client p50 (ms)", lambda s: s["sequential"]["p50_ms"]),
-        ("sequential http.client p99 (ms)", lambda s: s["sequential"]["p99_ms"]),
-        ("sequential http.client mean (ms)", lambda s: s["sequential"]["mean_ms"]),
-        ("sequential http.client non-200", lambda s: s["sequential"]["non_200"]),
-        (f"c{CONCURRENCY} requests/s", lambda s: s["c8"]["requests_per_s"]),
-        (f"c{CONCURRENCY} p50 (ms)", lambda s: s["c8"]["p50_ms"]),
-        (f"c{CONCURRENCY} p99 (ms)", lambda s: s["c8"]["p99_ms"]),
-        (f"c{CONCURRENCY} requests", lambda s: s["c8"]["requests"]),
-        (f"c{CONCURRENCY} non-2xx", lambda s: s["c8"]["non_2xx"]),
-        (f"c{CONCURRENCY} socket errors", lambda s: s["c8"]["socket_errors"]),
-        (f"c{CONCURRENCY} server CPU ms/request", lambda s: s["c8"]["server_cpu_ms_per_request"]),
-        (f"c{CONCURRENCY} Redis cores", lambda s: s["c8"]["cpu"]["redis_cores"]),
-        (f"c{CONCURRENCY} cores taken by other work", lambda s: s["c8"]["cpu"]["other_cores"]),
-        ("stopped cleanly", lambda s: s["stopped_cleanly"]),
-        ("error lines in log", lambda s: s["log"]["errors"]),
-    ]
-    for label, value in rows:
+    for label, value in ROWS:
         cells = [value(s) for s in (ours, feast)]
         table.add_row(label, *(f"{c:,}" if type(c) is int else str(c) for c in cells))
     console.print(table)
