@@ -107,8 +107,11 @@ class FeatureLog:
         columns["model_version"] += [model.ref.version] * len(names)
         columns["fraud_probability"] += probabilities.tolist()
         for name in model.plan.feature_names:
-            # A feature the model gained since the last flush starts with nulls.
-            columns.setdefault(name, [None] * self._rows).extend(features.values[name])
+            column = columns.get(name)
+            if column is None:  # a feature the model gained since the last flush: nulls
+                # before (not setdefault: it would build the list of nulls on every call).
+                column = columns[name] = [None] * self._rows
+            column.extend(features.values[name])
         self._rows += len(names)
         for column in columns.values():
             if len(column) < self._rows:

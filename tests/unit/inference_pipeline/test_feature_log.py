@@ -1,0 +1,79 @@
+"""The served-feature log's buffer: one row per scored transaction, every column as long as
+the others (a feature a new model brings starts with nulls), and a record's cost that
+does not grow with what is already buffered."""
+
+from __future__ import annotations
+
+import asyncio
+import tracemalloc
+from datetime import UTC, datetime
+from types import SimpleNamespace
+
+import numpy as np
+
+from inference_pipeline.feature_log import FeatureLog, FeatureLogSettings
+from inference_pipeline.online_features import OnlineFeatures
+from inference_pipeline.schemas import Transaction
+
+NEVER = {"FRAUD_FEATURE_LOG": True, "FRAUD_FEATURE_LOG_ROWS": 10**9}
+
+
+def model(version: str, features: tuple[str, ...]) -> SimpleNamespace:
+    """What ``record`` reads of a served model: its version and its service's features."""
+    return SimpleNamespace(
+        ref=SimpleNamespace(version=version), plan=SimpleNamespace(feature_names=features)
+    )
+
+
+def batch(first: int, rows: int, features: tuple[str, ...]) -> tuple[list, OnlineFeatures]:
+    transactions = [
+        Transaction(
+            transaction_id=f"t{i}",
+            card_id="c1",
+            merchant_id="m1",
+            amount=float(i),
+            timestamp=datetime(2026, 12, 1, tzinfo=UTC),
+        )
+        for i in range(first, first + rows)
+    ]
+    values = {name: [float(i) for i in range(first, first + rows)] for name in features}
+    return transactions, OnlineFeatures(values=values, event_times={})
+
+
+def test_rows_line_up_and_a_new_feature_starts_with_nulls() -> None:
+    async def scenario() -> dict:
+        log = FeatureLog(FeatureLogSettings(**NEVER, FRAUD_FEATURE_LOG_SECONDS=3600))
+        old, new = ("v__a",), ("v__a", "v__b")
+        log.record(model("1", old), *batch(0, 2, old), np.array([0.1, 0.2]))
+        log.record(model("2", new), *batch(2, 1, new), np.array([0.3]))
+        log.record(model("1", old), *batch(3, 1, old), np.array([0.4]))
+        return log._columns
+
+    columns = asyncio.run(scenario())
+    assert columns["transaction_id"] == ["t0", "t1", "t2", "t3"]
+    assert columns["model_version"] == ["1", "1", "2", "1"]
+    assert columns["fraud_probability"] == [0.1, 0.2, 0.3, 0.4]
+    assert columns["v__a"] == [0.0, 1.0, 2.0, 3.0]
+    assert columns["v__b"] == [None, None, 2.0, None]
+
+
+def test_a_record_allocates_no_more_with_a_full_buffer() -> None:
+    """The nulls of a new feature were once built on every call, for every feature, as
+    long as the buffer: 50,000 buffered rows made each score allocate megabytes."""
+    features = tuple(f"v__f{i}" for i in range(40))
+    one = batch(0, 1, features)
+
+    async def peak_of_one_record(buffered: int) -> int:
+        log = FeatureLog(FeatureLogSettings(**NEVER, FRAUD_FEATURE_LOG_SECONDS=3600))
+        log.record(model("1", features), *batch(0, buffered, features), np.zeros(buffered))
+        # The columns grow by an eighth when full (once in thousands of records): past it.
+        log.record(model("1", features), *one, np.zeros(1))
+        tracemalloc.start()
+        log.record(model("1", features), *one, np.zeros(1))
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return peak
+
+    small, full = asyncio.run(peak_of_one_record(10)), asyncio.run(peak_of_one_record(50_000))
+    assert full < 64 * 1024, f"one record allocated {full:,} bytes with 50,000 rows buffered"
+    assert full < 4 * small + 16 * 1024
