@@ -94,8 +94,8 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2)"]
 
 # One process per container; scale with replicas. Proxy headers are trusted because the
-# container is only reachable through the load balancer (ALB on AWS).
-# The app is built by a factory that reads its settings at start-up, not at import.
-CMD ["uvicorn", "--factory", "inference_pipeline.api.app:create_app", "--host", "0.0.0.0", \
-     "--port", "8080", "--loop", "uvloop", "--http", "httptools", "--no-access-log", \
-     "--proxy-headers", "--forwarded-allow-ips", "*", "--no-server-header"]
+# container is only reachable through the load balancer (ALB on AWS). The same entry point
+# as outside a container and in docker-compose.yml: JSON logs, uvloop and httptools, and a
+# keep-alive longer than the balancer's (uvicorn's own 5 s default resets requests the
+# balancer sends on a connection the server is closing).
+CMD ["inference-pipeline", "serve", "--host", "0.0.0.0", "--port", "8080", "--proxy-headers"]

@@ -584,7 +584,7 @@ def test_dockerfiles_bake_in_no_secret(dockerfile: Path) -> None:
             assert not _SECRET_NAME.search(name), f"{dockerfile.name}: ENV {rest}"
 
 
-def test_api_image_runs_uvicorn_as_non_root_with_a_healthcheck() -> None:
+def test_api_image_serves_as_non_root_with_a_healthcheck() -> None:
     instructions = _dockerfile_instructions(API_DOCKERFILE)
     final_stage = instructions[max(i for i, (k, _) in enumerate(instructions) if k == "FROM") :]
     users = [rest for keyword, rest in final_stage if keyword == "USER"]
@@ -594,8 +594,8 @@ def test_api_image_runs_uvicorn_as_non_root_with_a_healthcheck() -> None:
     keywords = dict(final_stage)
     assert "/healthz" in keywords["HEALTHCHECK"]
     assert keywords["EXPOSE"] == "8080"
-    assert '"--factory", "inference_pipeline.api.app:create_app"' in keywords["CMD"]
-    assert '"uvicorn"' in keywords["CMD"] and '"8080"' in keywords["CMD"]
+    assert keywords["CMD"].startswith('["inference-pipeline", "serve"')
+    assert '"8080"' in keywords["CMD"] and '"--proxy-headers"' in keywords["CMD"]
     builder = "\n".join(rest for _, rest in instructions)
     assert "requirements/lock.txt" in builder and "--no-deps" in builder
 
