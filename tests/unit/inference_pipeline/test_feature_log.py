@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import numpy as np
+import pyarrow as pa
 
-from inference_pipeline.feature_log import FeatureLog, FeatureLogSettings
+from inference_pipeline.feature_log import CONVERT_ROWS, FeatureLog, FeatureLogSettings, to_table
 from inference_pipeline.online_features import OnlineFeatures
 from inference_pipeline.schemas import Transaction
 
@@ -77,3 +78,19 @@ def test_a_record_allocates_no_more_with_a_full_buffer() -> None:
     small, full = asyncio.run(peak_of_one_record(10)), asyncio.run(peak_of_one_record(50_000))
     assert full < 64 * 1024, f"one record allocated {full:,} bytes with 50,000 rows buffered"
     assert full < 4 * small + 16 * 1024
+
+
+def test_the_table_is_converted_slice_by_slice_as_whole() -> None:
+    """Slices whose values are all null (Arrow's null type) promote to the column's type."""
+    rows = 2 * CONVERT_ROWS + 7
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    columns = {
+        "transaction_id": [f"t{i}" for i in range(rows)],
+        "transaction_timestamp": [at] * rows,
+        "count": [None] * CONVERT_ROWS + list(range(rows - CONVERT_ROWS)),
+        "rate": [0.5] * CONVERT_ROWS + [None] * (rows - CONVERT_ROWS),
+        "never": [None] * rows,
+    }
+    table = to_table(columns)
+    assert table.equals(pa.table(columns))
+    assert to_table({}).num_columns == 0
