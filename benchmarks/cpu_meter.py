@@ -39,6 +39,15 @@ def redis_cpu_seconds(redis: Any) -> float:
     return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
 
 
+def redis_is_local(redis: Any) -> bool:
+    """Whether the Redis server runs on this host: its CPU is then part of the host's busy
+    time, and is taken out of the other work's."""
+    pid = redis.info("server").get("process_id")
+    with suppress(OSError):
+        return Path(f"/proc/{pid}/comm").read_text().startswith("redis")
+    return False
+
+
 def redis_forks(redis: Any) -> int:
     """Processes Redis forked since its start (snapshots, AOF rewrites)."""
     return int(redis.info("stats")["total_forks"])
@@ -49,7 +58,8 @@ def cpu_meter(pgid: int, redis: Any = None) -> Iterator[dict[str, float]]:
     """Cores used during the block: by the server's process group, by this process and
     its waited children (the client, wrk), by Redis when ``redis`` is given (with the
     snapshots it forked meanwhile), and by everything else on the host (any other work
-    sharing the CPU, which slows the server)."""
+    sharing the CPU, which slows the server; Redis's own CPU is not in it when Redis runs
+    on this host)."""
 
     def snapshot() -> tuple[float, ...]:
         me = resource.getrusage(resource.RUSAGE_SELF)
@@ -65,6 +75,7 @@ def cpu_meter(pgid: int, redis: Any = None) -> Iterator[dict[str, float]]:
         )
 
     figures: dict[str, float] = {}
+    local = bool(redis) and redis_is_local(redis)
     before = snapshot()
     yield figures
     wall, server, client, host, in_redis, forks = (
@@ -73,7 +84,9 @@ def cpu_meter(pgid: int, redis: Any = None) -> Iterator[dict[str, float]]:
     figures.update(
         server_cores=round(server / wall, 2),
         client_cores=round(client / wall, 2),
-        other_cores=round(max(host - server - client - in_redis, 0.0) / wall, 2),
+        other_cores=round(
+            max(host - server - client - (in_redis if local else 0.0), 0.0) / wall, 2
+        ),
         server_cpu_s=round(server, 2),
     )
     if redis:

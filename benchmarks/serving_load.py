@@ -274,22 +274,32 @@ def snapshot_now(redis: Any, timeout_s: float = 300.0) -> bool:
     """Have Redis write its snapshot now and wait for it, so that its ``save`` schedule
     (the local stack's ``save 300 1``) starts none during the next five minutes of
     measuring: a snapshot forks Redis, and the child writing the dataset takes a core
-    the server needs on 2 cores. False where Redis refuses ``BGSAVE`` (managed Redis);
-    each phase still counts the forks that happened in it."""
+    the server needs on 2 cores. False where Redis refuses ``BGSAVE`` (managed Redis) or
+    no new snapshot completed in time; each phase still counts the forks that happened in
+    it."""
     import redis as redis_py
 
     deadline = time.monotonic() + timeout_s
-    while redis.info("persistence")["rdb_bgsave_in_progress"]:  # one already running
+
+    def busy() -> bool:  # a snapshot or an AOF rewrite already has a child running
+        persistence = redis.info("persistence")
+        return bool(persistence["rdb_bgsave_in_progress"] or persistence["aof_rewrite_in_progress"])
+
+    while busy():
         if time.monotonic() > deadline:
             return False
         time.sleep(0.2)
+    before = redis.info("persistence")["rdb_last_save_time"]
     try:
-        redis.bgsave()
+        redis.bgsave(schedule=False)  # now, not "scheduled" after another child
     except redis_py.ResponseError:
         return False
     while time.monotonic() < deadline:
         persistence = redis.info("persistence")
-        if not persistence["rdb_bgsave_in_progress"]:
+        if (
+            not persistence["rdb_bgsave_in_progress"]
+            and persistence["rdb_last_save_time"] != before
+        ):
             return persistence["rdb_last_bgsave_status"] == "ok"
         time.sleep(0.2)
     return False

@@ -163,11 +163,14 @@ def to_table(columns: dict[str, list[Any]]) -> pa.Table:
     """The buffered columns as one Arrow table, converted :data:`CONVERT_ROWS` rows at a
     time with the GIL handed back between slices.
 
-    Arrow converts Python lists holding the GIL for the whole call: a minute of scores at
-    1,000 a second (1.9 µs a row) took about 110 ms in one piece, during which the event
-    loop answered nothing. A slice holds it for about 1 ms, and ``time.sleep(0)`` lets the
-    loop take it at once instead of after the interpreter's 5 ms switch interval. Slices
-    whose values are all null infer Arrow's null type: the concatenation promotes them.
+    Arrow converts each Python list holding the GIL, and the event loop waits for it
+    meanwhile: a minute of scores at 1,000 a second converted column by column stalled the
+    loop up to 14 to 32 ms at a time (``python -m benchmarks.feature_log_flush``; in
+    slices, at most 2.3 ms). A slice holds
+    it for about 1 ms, and ``time.sleep(0)`` lets the loop take it at once instead of
+    after the interpreter's 5 ms switch interval. Slices whose values are all null infer
+    Arrow's null type: the concatenation promotes them; slices whose types cannot be
+    unified (which the scoring path does not produce) are converted whole instead.
     """
     import pyarrow as pa
 
@@ -179,4 +182,7 @@ def to_table(columns: dict[str, list[Any]]) -> pa.Table:
         time.sleep(0)
     if not slices:
         return pa.table(columns)
-    return pa.concat_tables(slices, promote_options="permissive")
+    try:
+        return pa.concat_tables(slices, promote_options="permissive")
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return pa.table(columns)

@@ -595,7 +595,8 @@ def test_api_image_serves_as_non_root_with_a_healthcheck() -> None:
     assert "/healthz" in keywords["HEALTHCHECK"]
     assert keywords["EXPOSE"] == "8080"
     assert keywords["CMD"].startswith('["inference-pipeline", "serve"')
-    assert '"8080"' in keywords["CMD"] and '"--proxy-headers"' in keywords["CMD"]
+    assert '"0.0.0.0"' in keywords["CMD"] and '"8080"' in keywords["CMD"]
+    assert '"--proxy-headers"' in keywords["CMD"]
     builder = "\n".join(rest for _, rest in instructions)
     assert "requirements/lock.txt" in builder and "--no-deps" in builder
 

@@ -8,6 +8,7 @@ import asyncio
 import tracemalloc
 from datetime import UTC, datetime
 from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pyarrow as pa
@@ -93,4 +94,12 @@ def test_the_table_is_converted_slice_by_slice_as_whole() -> None:
     }
     table = to_table(columns)
     assert table.equals(pa.table(columns))
+    assert table.column("transaction_id").num_chunks == 3  # converted in slices
     assert to_table({}).num_columns == 0
+
+
+def test_slices_arrow_cannot_unify_are_converted_whole() -> None:
+    """Instants of two time zones in two slices: one conversion, as ``pa.table`` does."""
+    paris = datetime(2026, 12, 1, 10, tzinfo=UTC).astimezone(ZoneInfo("Europe/Paris"))
+    at = [datetime(2026, 12, 1, tzinfo=UTC)] * CONVERT_ROWS + [paris]
+    assert to_table({"transaction_timestamp": at}).equals(pa.table({"transaction_timestamp": at}))
